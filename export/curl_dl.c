@@ -1,0 +1,106 @@
+/* curl_dl.c - private loading of libcurl and zlib (see curl_dl.h). */
+#include "curl_dl.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "../preload/log.h"
+
+struct crd_curl_api crd_curl;
+
+/* The SONAMEs Debian's libcurl4-openssl-dev and zlib1g provide. */
+#define CRD_LIBCURL "libcurl.so.4"
+#define CRD_LIBZ "libz.so.1"
+
+int crd_curl_load(void)
+{
+	static int state; /* 0 untried, 1 ok, -1 failed */
+	void *h;
+
+	if (state)
+		return state > 0 ? 0 : -ENOENT;
+	state = -1;
+	h = dlopen(CRD_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		crd_error("cannot load %s (%s): HTTP exporters disabled; install libcurl4",
+			  CRD_LIBCURL, dlerror());
+		return -ENOENT;
+	}
+#define SYM(field, name)                                                                           \
+	if (!(*(void **)&crd_curl.field = dlsym(h, name)))                                         \
+		goto missing;
+	SYM(global_init, "curl_global_init")
+	SYM(easy_init, "curl_easy_init")
+	SYM(easy_setopt, "curl_easy_setopt")
+	SYM(easy_perform, "curl_easy_perform")
+	SYM(easy_getinfo, "curl_easy_getinfo")
+	SYM(easy_cleanup, "curl_easy_cleanup")
+	SYM(easy_strerror, "curl_easy_strerror")
+	SYM(slist_append, "curl_slist_append")
+	SYM(slist_free_all, "curl_slist_free_all")
+	SYM(getdate, "curl_getdate")
+#undef SYM
+	if (crd_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		crd_error("curl_global_init failed: HTTP exporters disabled");
+		return -ENOENT;
+	}
+	state = 1;
+	return 0;
+missing:
+	crd_error("%s lacks a needed function: HTTP exporters disabled", CRD_LIBCURL);
+	return -ENOENT;
+}
+
+static struct {
+	int state;
+	int (*init2)(z_streamp, int, int, int, int, int, const char *, int);
+	int (*deflate)(z_streamp, int);
+	int (*end)(z_streamp);
+} z;
+
+static int zlib_load(void)
+{
+	void *h;
+
+	if (z.state)
+		return z.state > 0 ? 0 : -ENOENT;
+	z.state = -1;
+	h = dlopen(CRD_LIBZ, RTLD_NOW | RTLD_LOCAL);
+	if (!h || !(*(void **)&z.init2 = dlsym(h, "deflateInit2_")) ||
+	    !(*(void **)&z.deflate = dlsym(h, "deflate")) || !(*(void **)&z.end = dlsym(h, "deflateEnd"))) {
+		crd_error("cannot load %s: gzip compression disabled", CRD_LIBZ);
+		return -ENOENT;
+	}
+	z.state = 1;
+	return 0;
+}
+
+size_t crd_gzip_bound(size_t n)
+{
+	/* zlib's deflateBound for default settings, plus the gzip wrapper
+	 * (18 bytes), with margin. */
+	return n + (n >> 12) + (n >> 14) + (n >> 25) + 13 + 18 + 64;
+}
+
+long crd_gzip(const void *in, size_t n, void *out, size_t cap)
+{
+	z_stream s;
+	int rc;
+
+	if (zlib_load())
+		return -ENOENT;
+	memset(&s, 0, sizeof(s));
+	/* windowBits 15 + 16: a gzip wrapper rather than zlib's. */
+	if (z.init2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+		    ZLIB_VERSION, (int)sizeof(s)) != Z_OK)
+		return -ENOMEM;
+	s.next_in = (Bytef *)in;
+	s.avail_in = (uInt)n;
+	s.next_out = out;
+	s.avail_out = (uInt)cap;
+	rc = z.deflate(&s, Z_FINISH);
+	z.end(&s);
+	return rc == Z_STREAM_END ? (long)s.total_out : -ENOSPC;
+}
