@@ -435,27 +435,17 @@ void crd_conn_tx_iov(struct crd_conn *c, const struct iovec *iov, size_t iovcnt,
 	});
 }
 
-/* Stand-in bytes for what sendfile sent: never written, so this costs no
- * memory (.bss maps the zero page). */
-static char unseen[65536];
-
 void crd_conn_tx_opaque(struct crd_conn *c, size_t n)
 {
 	/* sendfile carries bodies (nginx static files, after a head written
-	 * with write/writev). In a counted or close-delimited body the parser
-	 * only counts bytes, so zeros stand in for the unseen ones; anywhere
-	 * else (a head, chunk framing) zeros fail to parse and the
-	 * connection is given up, which is right: we lost track. */
+	 * with write/writev): counted, not parsed. Unseen bytes anywhere
+	 * else mean we lost track. */
 	WITH_LOCK(c, {
-		if (!c->tx_busy) {
+		int ev = c->tx_busy ? crd_http1_skip_body(&c->tx, n) : CRD_HTTP1_ERROR;
+		if (ev == CRD_HTTP1_MSG_DONE)
+			response_done(c, CRD_END_OK);
+		else if (ev == CRD_HTTP1_ERROR)
 			give_up(c);
-		} else {
-			while (n && !c->dead) {
-				size_t k = n < sizeof(unseen) ? n : sizeof(unseen);
-				tx_bytes(c, unseen, k);
-				n -= k;
-			}
-		}
 	});
 }
 
