@@ -9,7 +9,7 @@ PYTHON  ?= /usr/bin/python3
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -pthread \
 	-Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	-D_GNU_SOURCE -Ipreload -Iexport -Ihooks
+	-D_GNU_SOURCE -DCURL_DISABLE_TYPECHECK -Ipreload -Iexport -Ihooks
 CFLAGS  ?=
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS_LIB := -ldl -pthread
@@ -32,21 +32,28 @@ PROTO_PY := $(BUILD)/proto_py/opentelemetry/proto/collector/trace/v1/trace_servi
 
 all: $(LIB)
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c $(wildcard preload/*.h export/*.h hooks/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(CORE_OBJ) $(HOOK_OBJ) preload/cruddur.map
-	$(CC) -shared -o $@ $(CORE_OBJ) $(HOOK_OBJ) -Wl,--version-script=preload/cruddur.map \
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $(CORE_OBJ) $(HOOK_OBJ) -Wl,--version-script=preload/cruddur.map \
 		-Wl,-z,defs -Wl,-z,now $(LDLIBS_LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fvisibility=default $< $(CORE_OBJ) -o $@ -lcriterion -lcjson $(LDLIBS_LIB)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default $< $(CORE_OBJ) -o $@ -lcriterion -lcjson $(LDLIBS_LIB)
 
 $(BUILD)/servers/%: tests/servers/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread $< -o $@ -lcurl
+	@$(if $(Q),echo "  SERVER  $@")
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread $< -o $@ -lcurl
 
 $(PROTO_PY): $(shell find tests/proto -name '*.proto' 2>/dev/null)
 	@mkdir -p $(BUILD)/proto_py

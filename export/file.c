@@ -97,10 +97,12 @@ struct crd_sink *crd_file_sink_new(void)
 		free(s);
 		return NULL;
 	}
-	if (created)
+	if (created && crd_cfg.file_default)
 		crd_warn("no exporter configured: writing spans to %s (OTLP/JSON lines); set "
 			 "OTEL_EXPORTER_OTLP_ENDPOINT to send them elsewhere",
 			 crd_cfg.file_path);
+	else if (created)
+		crd_info("writing spans to %s (OTLP/JSON lines)", crd_cfg.file_path);
 	s->base.ops = &file_ops;
 	return &s->base;
 }

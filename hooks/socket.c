@@ -76,11 +76,15 @@ CRD_HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 CRD_HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int r = CRD_REAL(connect)(fd, addr, len);
-	/* A new outgoing connection on this fd number: whatever we held for
-	 * it is stale. (Client spans build on this.) */
-	if ((r == 0 || errno == EINPROGRESS) && crd_conn_get(fd)) {
+	/* A new outgoing connection: a client connection to follow, unless
+	 * it is ours or libcurl's inside curl_easy_perform (that one has its
+	 * own span). Non-blocking connects count from EINPROGRESS. */
+	if ((r == 0 || errno == EINPROGRESS) && crd_fdtab_size) {
 		int e = errno;
-		crd_conn_fd_reset(fd);
+		if (crd_guard || crd_in_curl)
+			crd_conn_fd_reset(fd);
+		else
+			crd_conn_connected(fd, addr, len);
 		errno = e;
 	}
 	return r;
@@ -224,10 +228,22 @@ CRD_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* ---- writes ---- */
 
+/* Client connections about to start a request go through crd_conn_send,
+ * which may add trace headers; everything else is a plain pass-through. */
+static inline struct crd_conn *injecting(int fd)
+{
+	struct crd_conn *c = crd_hook_conn(fd);
+	return (c && crd_conn_wants_inject(c)) ? c : NULL;
+}
+
 CRD_HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
+	struct crd_conn *c = injecting(fd);
+	if (c) {
+		struct iovec v = {(void *)buf, n};
+		return crd_conn_send(c, fd, &v, 1, NULL, 0);
+	}
 	ssize_t r = CRD_REAL(write)(fd, buf, n);
-	struct crd_conn *c;
 	if (r > 0 && (c = crd_hook_conn(fd)))
 		tx(c, buf, r);
 	return r;
@@ -235,8 +251,10 @@ CRD_HOOK ssize_t write(int fd, const void *buf, size_t n)
 
 CRD_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
+	struct crd_conn *c = iovcnt > 0 ? injecting(fd) : NULL;
+	if (c)
+		return crd_conn_send(c, fd, iov, (size_t)iovcnt, NULL, 0);
 	ssize_t r = CRD_REAL(writev)(fd, iov, iovcnt);
-	struct crd_conn *c;
 	if (r > 0 && (c = crd_hook_conn(fd))) {
 		int e = errno;
 		crd_conn_tx_iov(c, iov, (size_t)iovcnt, (size_t)r);
@@ -247,8 +265,13 @@ CRD_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 CRD_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	struct crd_conn *c = injecting(fd);
+	if (c) {
+		struct iovec v = {(void *)buf, n};
+		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+		return crd_conn_send(c, fd, &v, 1, &m, flags);
+	}
 	ssize_t r = CRD_REAL(send)(fd, buf, n, flags);
-	struct crd_conn *c;
 	if (r > 0 && (c = crd_hook_conn(fd)))
 		tx(c, buf, r);
 	return r;
@@ -257,8 +280,15 @@ CRD_HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
 CRD_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
 			socklen_t len)
 {
+	/* A destination on a connected stream socket is ignored (or
+	 * EISCONN): only the no-address form may carry our headers. */
+	struct crd_conn *c = addr ? NULL : injecting(fd);
+	if (c) {
+		struct iovec v = {(void *)buf, n};
+		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+		return crd_conn_send(c, fd, &v, 1, &m, flags);
+	}
 	ssize_t r = CRD_REAL(sendto)(fd, buf, n, flags, addr, len);
-	struct crd_conn *c;
 	if (r > 0 && (c = crd_hook_conn(fd)))
 		tx(c, buf, r);
 	return r;
@@ -266,8 +296,10 @@ CRD_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const stru
 
 CRD_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	struct crd_conn *c = (msg && !msg->msg_name && msg->msg_iovlen > 0) ? injecting(fd) : NULL;
+	if (c)
+		return crd_conn_send(c, fd, msg->msg_iov, msg->msg_iovlen, msg, flags);
 	ssize_t r = CRD_REAL(sendmsg)(fd, msg, flags);
-	struct crd_conn *c;
 	if (r > 0 && (c = crd_hook_conn(fd))) {
 		int e = errno;
 		crd_conn_tx_iov(c, msg->msg_iov, msg->msg_iovlen, (size_t)r);

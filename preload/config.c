@@ -270,7 +270,7 @@ static void load_exporters(void)
 		crd_cfg.otlp_enabled = env("OTEL_EXPORTER_OTLP_ENDPOINT") ||
 				       env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ||
 				       env("HONEYCOMB_API_KEY");
-		crd_cfg.file_enabled = !crd_cfg.otlp_enabled;
+		crd_cfg.file_enabled = crd_cfg.file_default = !crd_cfg.otlp_enabled;
 	} else {
 		char *copy = xstrdup(v), *save = NULL, *item;
 		for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
@@ -288,8 +288,10 @@ static void load_exporters(void)
 		}
 		free(copy);
 	}
-	if (env("CRUDDUR_FILE"))
+	if (env("CRUDDUR_FILE")) {
 		crd_cfg.file_enabled = 1;
+		crd_cfg.file_default = 0;
+	}
 	crd_cfg.file_path = xstrdup(env("CRUDDUR_FILE") ? env("CRUDDUR_FILE") : CRD_DEF_FILE);
 	if (crd_cfg.otlp_enabled)
 		load_otlp();
@@ -361,6 +363,37 @@ static void load_resource(void)
 	       program_invocation_short_name, n + 1);
 }
 
+/* Query parameter names whose values never leave the process (issue:
+ * secrets): matched as lowercase substrings of the name, plus X-Amz-*. */
+static const char *const default_redact[] = {"token", "key", "secret", "password", "passwd",
+					     "signature", "credential", "session"};
+
+static void load_redact(void)
+{
+	const char *v = env("CRUDDUR_REDACT");
+	char *copy, *save = NULL, *item;
+
+	for (size_t i = 0; i < sizeof(default_redact) / sizeof(default_redact[0]); i++)
+		crd_cfg.redact[crd_cfg.nredact++] = xstrdup(default_redact[i]);
+	if (!v)
+		return;
+	copy = xstrdup(v);
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		if (!*item)
+			continue;
+		if (crd_cfg.nredact == sizeof(crd_cfg.redact) / sizeof(crd_cfg.redact[0])) {
+			crd_warn("CRUDDUR_REDACT: more than %zu names; the rest are ignored",
+				 crd_cfg.nredact);
+			break;
+		}
+		for (char *p = item; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		crd_cfg.redact[crd_cfg.nredact++] = xstrdup(item);
+	}
+	free(copy);
+}
+
 static void load_log_level(void)
 {
 	static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
@@ -407,6 +440,10 @@ void crd_config_load(void)
 	crd_cfg.max_conns = num_setting("CRUDDUR_MAX_CONNS", CRD_DEF_MAX_CONNS, 1L << 22);
 	crd_cfg.exec_flush_ms = num_setting("CRUDDUR_EXEC_FLUSH_MS", CRD_DEF_EXEC_FLUSH_MS, CRD_MAX_MS);
 
+	v = env("CRUDDUR_PROPAGATE");
+	crd_cfg.propagate = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
+	crd_cfg.xray_propagate = env("AWS_XRAY_DAEMON_ADDRESS") != NULL;
+	load_redact();
 	load_sampler();
 	load_resource();
 	load_exporters();

@@ -51,6 +51,7 @@ struct crd_config {
 	struct crd_kv otlp_headers[CRD_MAX_HEADERS];
 	size_t otlp_nheaders;
 	char *file_path;       /* CRUDDUR_FILE */
+	int file_default;      /* the file is the embedded default, not asked for */
 
 	/* batch span processor */
 	int schedule_delay_ms;
@@ -66,6 +67,15 @@ struct crd_config {
 	char *service_name;
 	struct crd_kv resource[CRD_MAX_RESOURCE_ATTRS];
 	size_t nresource;
+
+	/* propagation */
+	int propagate;         /* CRUDDUR_PROPAGATE: inject headers into client requests */
+	int xray_propagate;    /* X-Ray configured: X-Amzn-Trace-Id too */
+
+	/* redaction: query parameter names (substrings, lowercase) whose
+	 * values are exported as REDACTED; CRUDDUR_REDACT adds to them */
+	char *redact[32];
+	size_t nredact;
 
 	/* cruddur's own */
 	int max_conns;         /* tracked connections at once */

@@ -1,8 +1,17 @@
 /* conn.c - per-fd connection state and the HTTP exchange state machine
- * (see conn.h for the model and the thread/signal-safety contract). */
+ * (see conn.h for the model and the thread/signal-safety contract).
+ *
+ * A connection is a server connection (accepted: the app reads requests
+ * and writes responses) or a client connection (connected: the app writes
+ * requests and reads responses). Both run the same machine: a request
+ * parser, a response parser and a FIFO of requests awaiting responses;
+ * only which hook feeds which parser, and where the trace context comes
+ * from, differ.
+ */
 #include "conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,8 +21,12 @@
 #include "../export/exporter.h"
 #include "../export/queue.h"
 #include "config.h"
+#include "ctx.h"
+#include "guard.h"
 #include "http1.h"
 #include "ids.h"
+#include "inject.h"
+#include "real.h"
 #include "rec.h"
 #include "span.h"
 #include "tracectx.h"
@@ -26,21 +39,27 @@
 /* Spins before giving a connection up rather than risking a deadlock with
  * the lock holder (e.g. a signal handler that interrupted it). */
 #define CRD_LOCK_SPINS 4096
+/* writev/sendmsg with more segments than this are sent without injection. */
+#define CRD_INJECT_IOV_MAX 64
 
+enum { ROLE_SERVER = 0, ROLE_CLIENT = 1 };
 enum { FIFO_HEAD = 1, FIFO_CONNECT = 2 };
 
 struct crd_conn {
 	uint32_t pool_link; /* pool.h: must stay first */
 	uint32_t refs;      /* fds referring to this connection (dup) */
 	uint8_t lock;
-	uint8_t dead;     /* given up: ignored until its last close */
-	uint8_t rx_dead;  /* request bytes stopped being HTTP */
-	uint8_t tx_busy;  /* a response to the FIFO front has begun */
+	uint8_t role;      /* ROLE_* */
+	uint8_t dead;      /* given up: ignored until its last close */
+	uint8_t req_dead;  /* request bytes stopped being HTTP */
+	uint8_t resp_busy; /* a response to the FIFO front has begun */
 	uint8_t fifo_head;
 	uint8_t fifo_len;
+	uint32_t owed_rec; /* client: rec index + 1 whose headers are partly sent */
+	uint16_t owed_off; /* bytes of that header block already sent */
 	struct crd_addr peer, local;
-	struct crd_rec *rx_rec; /* request being parsed, NULL between requests */
-	struct crd_http1_parser rx, tx;
+	struct crd_rec *req_rec; /* request being parsed, NULL between requests */
+	struct crd_http1_parser reqp, respp;
 	uint32_t fifo[CRD_PIPELINE_MAX]; /* record indices, oldest at fifo_head */
 	uint8_t fifo_flags[CRD_PIPELINE_MAX];
 };
@@ -68,6 +87,8 @@ int crd_conn_init(void)
 	if (m == MAP_FAILED)
 		return -errno;
 	rc = crd_pool_init(&conn_pool, sizeof(struct crd_conn), (uint32_t)crd_cfg.max_conns);
+	if (!rc)
+		rc = crd_ctx_init();
 	if (rc) {
 		munmap(m, n * sizeof(uintptr_t));
 		return rc;
@@ -135,25 +156,31 @@ static int sample(int parent_sampled, const uint8_t trace_id[16])
 	return 1;
 }
 
-/* Continue the caller's trace (traceparent, else X-Amzn-Trace-Id) or start
- * one, then decide sampling. */
-static void decide_trace(struct crd_span *s)
+/* Parse the trace headers a request carries: traceparent, else
+ * X-Amzn-Trace-Id. *have_parent tells whether a parent span id came too.
+ * Clears tracestate when traceparent is absent or invalid (W3C §3.3.1). */
+static int incoming_context(struct crd_http_req *req, struct crd_tracectx *tc, int *have_parent)
 {
-	struct crd_http_req *req = &s->req;
-	struct crd_tracectx tc;
-	int have_trace = 0, have_parent = 0;
-
+	*have_parent = 0;
 	if (req->traceparent[0] && !(req->flags & CRD_REQ_DUP_TRACEPARENT) &&
-	    !crd_traceparent_parse(req->traceparent, &tc)) {
-		have_trace = have_parent = 1;
-	} else {
-		/* W3C §3.3.1: without a valid traceparent, tracestate is void. */
-		req->tracestate[0] = 0;
-		if (req->xamzn[0] && !crd_xamzn_parse(req->xamzn, &tc)) {
-			have_trace = 1;
-			have_parent = !crd_all_zero_bytes(tc.span_id, 8);
-		}
+	    !crd_traceparent_parse(req->traceparent, tc)) {
+		*have_parent = 1;
+		return 1;
 	}
+	req->tracestate[0] = 0;
+	if (req->xamzn[0] && !crd_xamzn_parse(req->xamzn, tc)) {
+		*have_parent = !crd_all_zero_bytes(tc->span_id, 8);
+		return 1;
+	}
+	return 0;
+}
+
+/* Server span: continue the caller's trace or start one. */
+static void server_context(struct crd_span *s)
+{
+	struct crd_tracectx tc;
+	int have_parent, have_trace = incoming_context(&s->req, &tc, &have_parent);
+
 	if (have_trace)
 		memcpy(s->trace_id, tc.trace_id, 16);
 	else
@@ -166,10 +193,65 @@ static void decide_trace(struct crd_span *s)
 	s->sampled = (uint8_t)sample(have_parent ? tc.sampled : -1, s->trace_id);
 }
 
+void crd_client_context(struct crd_rec *r)
+{
+	struct crd_span *s = &r->span;
+	struct crd_rec *p = crd_ctx_current();
+
+	if (p && p != r && (p->done & CRD_DONE_HEAD)) {
+		/* Copy before trusting: p may end on another thread meanwhile;
+		 * a changed trace id means we raced, so start fresh. */
+		memcpy(s->trace_id, p->span.trace_id, 16);
+		memcpy(s->parent_span_id, p->span.span_id, 8);
+		s->sampled = p->span.sampled;
+		memcpy(s->req.tracestate, p->span.req.tracestate, sizeof(s->req.tracestate));
+		s->req.tracestate[sizeof(s->req.tracestate) - 1] = 0;
+		if (crd_ctx_current() == p && !memcmp(s->trace_id, p->span.trace_id, 16)) {
+			crd_new_span_id(s->span_id);
+			r->done |= CRD_DONE_CTX;
+			return;
+		}
+	}
+	memset(s->parent_span_id, 0, 8);
+	s->req.tracestate[0] = 0;
+	crd_new_trace_id(s->trace_id);
+	crd_new_span_id(s->span_id);
+	s->sampled = (uint8_t)sample(-1, s->trace_id);
+	r->done |= CRD_DONE_CTX;
+}
+
+/* Client span without our injection: the app may carry its own context. */
+static void client_head_context(struct crd_rec *r)
+{
+	struct crd_span *s = &r->span;
+	struct crd_tracectx tc;
+	int have_parent;
+
+	if (r->done & CRD_DONE_CTX)
+		return;
+	if (incoming_context(&s->req, &tc, &have_parent) && have_parent) {
+		/* The app propagates its own span: ours is its child. */
+		memcpy(s->trace_id, tc.trace_id, 16);
+		memcpy(s->parent_span_id, tc.span_id, 8);
+		crd_new_span_id(s->span_id);
+		s->sampled = (uint8_t)sample(tc.sampled, s->trace_id);
+		r->done |= CRD_DONE_CTX;
+		return;
+	}
+	crd_client_context(r);
+}
+
 /* ---- record life ---- */
 
-static void finish(struct crd_rec *r)
+static void rec_free(struct crd_rec *r)
 {
+	crd_ctx_leave(r, &r->ctx);
+	crd_pool_put(&crd_rec_pool, r);
+}
+
+void crd_rec_finish(struct crd_rec *r)
+{
+	crd_ctx_leave(r, &r->ctx);
 	if (!r->span.end_ns)
 		r->span.end_ns = crd_now_ns();
 	if (!r->span.sampled) {
@@ -182,6 +264,28 @@ static void finish(struct crd_rec *r)
 		return;
 	}
 	crd_exporter_ensure();
+}
+
+struct crd_rec *crd_rec_new(int kind)
+{
+	struct crd_rec *r = crd_pool_get(&crd_rec_pool);
+	struct crd_span *s;
+
+	if (!r) {
+		crd_stat_add(&crd_stats.spans_dropped, 1);
+		return NULL;
+	}
+	r->type = CRD_REC_SPAN;
+	r->done = 0;
+	r->ctx.slot = 0;
+	s = &r->span;
+	/* Everything before the request head; the parser (or the caller)
+	 * initialises s->req. */
+	memset(s, 0, offsetof(struct crd_span, req));
+	s->kind = (uint8_t)kind;
+	s->start_ns = crd_now_ns();
+	s->resp_content_length = -1;
+	return r;
 }
 
 static struct crd_rec *fifo_front(struct crd_conn *c)
@@ -197,6 +301,27 @@ static struct crd_rec *fifo_pop(struct crd_conn *c)
 	return r;
 }
 
+/* Drop what is pending (counted): used when tracking is lost. */
+static void drop_pending(struct crd_conn *c)
+{
+	while (c->fifo_len) {
+		struct crd_rec *r = fifo_pop(c);
+		if (r == c->req_rec)
+			c->req_rec = NULL;
+		rec_free(r);
+		crd_stat_add(&crd_stats.spans_dropped, 1);
+	}
+	if (c->req_rec) {
+		/* Answered already, its request body still arriving: keep it. */
+		if (c->req_rec->done & CRD_DONE_RESP)
+			crd_rec_finish(c->req_rec);
+		else
+			rec_free(c->req_rec);
+		c->req_rec = NULL;
+	}
+	c->owed_rec = 0;
+}
+
 /* Stop tracking: pending requests cannot get a faithful span any more. */
 static void give_up(struct crd_conn *c)
 {
@@ -204,58 +329,38 @@ static void give_up(struct crd_conn *c)
 		return;
 	c->dead = 1;
 	crd_stat_add(&crd_stats.conns_untracked, 1);
-	while (c->fifo_len) {
-		struct crd_rec *r = fifo_pop(c);
-		if (r == c->rx_rec)
-			c->rx_rec = NULL;
-		crd_pool_put(&crd_rec_pool, r);
-		crd_stat_add(&crd_stats.spans_dropped, 1);
-	}
-	if (c->rx_rec) {
-		/* Answered already, its request body still arriving: keep it. */
-		if (c->rx_rec->done & CRD_DONE_RESP)
-			finish(c->rx_rec);
-		else
-			crd_pool_put(&crd_rec_pool, c->rx_rec);
-		c->rx_rec = NULL;
-	}
+	drop_pending(c);
 }
 
-/* ---- request side ---- */
+/* ---- request side (server: reads; client: writes) ---- */
 
-static int begin_request(struct crd_conn *c)
+static struct crd_rec *begin_request(struct crd_conn *c)
 {
-	struct crd_rec *r = crd_pool_get(&crd_rec_pool);
-	struct crd_span *s;
+	struct crd_rec *r = crd_rec_new(c->role == ROLE_SERVER ? CRD_KIND_SERVER : CRD_KIND_CLIENT);
 
 	if (!r) {
-		crd_stat_add(&crd_stats.spans_dropped, 1);
 		give_up(c);
-		return 0;
+		return NULL;
 	}
-	r->type = CRD_REC_SPAN;
-	r->done = 0;
-	s = &r->span;
-	/* Everything before the request head; crd_http1_begin_request
-	 * initialises s->req. */
-	memset(s, 0, offsetof(struct crd_span, req));
-	s->kind = CRD_KIND_SERVER;
-	s->start_ns = crd_now_ns();
-	s->resp_content_length = -1;
-	s->peer = c->peer;
-	s->local = c->local;
-	crd_http1_begin_request(&c->rx, &s->req);
-	c->rx_rec = r;
-	return 1;
+	r->span.peer = c->peer;
+	r->span.local = c->local;
+	crd_http1_begin_request(&c->reqp, &r->span.req);
+	c->req_rec = r;
+	return r;
 }
 
 static void request_head(struct crd_conn *c)
 {
-	struct crd_rec *r = c->rx_rec;
+	struct crd_rec *r = c->req_rec;
 	unsigned slot;
 	uint8_t flags = 0;
 
-	decide_trace(&r->span);
+	if (c->role == ROLE_SERVER) {
+		server_context(&r->span);
+		crd_ctx_enter(r, &r->ctx);
+	} else {
+		client_head_context(r);
+	}
 	r->done |= CRD_DONE_HEAD;
 	if (c->fifo_len == CRD_PIPELINE_MAX) {
 		give_up(c);
@@ -273,43 +378,43 @@ static void request_head(struct crd_conn *c)
 
 static void request_done(struct crd_conn *c)
 {
-	struct crd_rec *r = c->rx_rec;
+	struct crd_rec *r = c->req_rec;
 
-	c->rx_rec = NULL;
+	c->req_rec = NULL;
 	r->done |= CRD_DONE_REQ;
 	if (r->done & CRD_DONE_RESP)
-		finish(r); /* answered before its body was read */
+		crd_rec_finish(r); /* answered before its body was read */
 }
 
 static void request_error(struct crd_conn *c)
 {
-	struct crd_rec *r = c->rx_rec;
+	struct crd_rec *r = c->req_rec;
 
-	c->rx_dead = 1;
-	c->rx_rec = NULL;
+	c->req_dead = 1;
+	c->req_rec = NULL;
 	/* A head never completed is no request: no span. One in the FIFO
 	 * (bad body) still gets its response tracked. */
 	if (r && !(r->done & CRD_DONE_HEAD))
-		crd_pool_put(&crd_rec_pool, r);
-	if (!c->fifo_len && !c->tx_busy)
+		rec_free(r);
+	if (!c->fifo_len && !c->resp_busy)
 		give_up(c);
 }
 
-static void rx_bytes(struct crd_conn *c, const char *buf, size_t n)
+static void req_bytes(struct crd_conn *c, const char *buf, size_t n)
 {
 	/* Begun on empty lines only (CRLF after a body): the request really
 	 * starts with these bytes. */
-	if (c->rx_rec && n && crd_http1_idle(&c->rx))
-		c->rx_rec->span.start_ns = crd_now_ns();
-	while (!c->dead && !c->rx_dead) {
+	if (c->req_rec && n && crd_http1_idle(&c->reqp))
+		c->req_rec->span.start_ns = crd_now_ns();
+	while (!c->dead && !c->req_dead) {
 		size_t used = 0;
 		int ev;
 
-		if (!c->rx_rec) {
+		if (!c->req_rec) {
 			if (!n || !begin_request(c))
 				return;
 		}
-		ev = crd_http1_feed(&c->rx, buf, n, &used);
+		ev = crd_http1_feed(&c->reqp, buf, n, &used);
 		buf += used;
 		n -= used;
 		if (ev == CRD_HTTP1_NEED_MORE)
@@ -323,57 +428,57 @@ static void rx_bytes(struct crd_conn *c, const char *buf, size_t n)
 	}
 }
 
-/* ---- response side ---- */
+/* ---- response side (server: writes; client: reads) ---- */
 
 static void response_head(struct crd_conn *c)
 {
 	struct crd_span *s = &fifo_front(c)->span;
 
-	s->status = c->tx.resp.status;
-	s->resp_content_length = c->tx.resp.content_length;
+	s->status = c->respp.resp.status;
+	s->resp_content_length = c->respp.resp.content_length;
 }
 
 static void response_done(struct crd_conn *c, int end_reason)
 {
-	uint16_t st = c->tx.resp.status;
+	uint16_t st = c->respp.resp.status;
 	uint8_t flags = c->fifo_flags[c->fifo_head];
 	struct crd_rec *r;
 
-	c->tx_busy = 0;
+	c->resp_busy = 0;
 	/* Interim 1xx (100 Continue): the final response follows. */
 	if (st >= 100 && st < 200 && st != 101 && end_reason == CRD_END_OK)
 		return;
 	r = fifo_pop(c);
 	r->span.end_ns = crd_now_ns();
 	r->span.end_reason = (uint8_t)end_reason;
-	r->span.resp_body_size = c->tx.resp.body_size;
+	r->span.resp_body_size = c->respp.resp.body_size;
 	r->done |= CRD_DONE_RESP;
-	if (r->done & CRD_DONE_REQ || r != c->rx_rec)
-		finish(r);
+	if (r->done & CRD_DONE_REQ || r != c->req_rec)
+		crd_rec_finish(r);
 	/* After a protocol switch or a tunnel the bytes are not HTTP. */
 	if (st == 101 || ((flags & FIFO_CONNECT) && st / 100 == 2))
 		give_up(c);
-	else if (c->rx_dead && !c->fifo_len)
+	else if (c->req_dead && !c->fifo_len)
 		give_up(c);
 }
 
-static void tx_bytes(struct crd_conn *c, const char *buf, size_t n)
+static void resp_bytes(struct crd_conn *c, const char *buf, size_t n)
 {
 	while (!c->dead) {
 		size_t used = 0;
 		int ev;
 
-		if (!c->tx_busy) {
+		if (!c->resp_busy) {
 			if (!n)
 				return;
 			if (!c->fifo_len) {
-				give_up(c); /* the server spoke unasked: not HTTP/1 */
+				give_up(c); /* a response nobody asked for: not HTTP/1 */
 				return;
 			}
-			crd_http1_begin_response(&c->tx, c->fifo_flags[c->fifo_head] & FIFO_HEAD);
-			c->tx_busy = 1;
+			crd_http1_begin_response(&c->respp, c->fifo_flags[c->fifo_head] & FIFO_HEAD);
+			c->resp_busy = 1;
 		}
-		ev = crd_http1_feed(&c->tx, buf, n, &used);
+		ev = crd_http1_feed(&c->respp, buf, n, &used);
 		buf += used;
 		n -= used;
 		if (ev == CRD_HTTP1_NEED_MORE)
@@ -403,47 +508,63 @@ static void tx_bytes(struct crd_conn *c, const char *buf, size_t n)
 		unlock(c);                                                                         \
 	} while (0)
 
+typedef void (*bytes_fn)(struct crd_conn *, const char *, size_t);
+
+static void feed_iov(struct crd_conn *c, bytes_fn fn, const struct iovec *iov, size_t iovcnt,
+		     size_t n)
+{
+	for (size_t i = 0; i < iovcnt && n; i++) {
+		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+		fn(c, iov[i].iov_base, k);
+		n -= k;
+	}
+}
+
+/* What the app reads is requests on a server, responses on a client. */
+static bytes_fn rx_fn(const struct crd_conn *c)
+{
+	return c->role == ROLE_SERVER ? req_bytes : resp_bytes;
+}
+
+static bytes_fn tx_fn(const struct crd_conn *c)
+{
+	return c->role == ROLE_SERVER ? resp_bytes : req_bytes;
+}
+
 void crd_conn_rx(struct crd_conn *c, const void *buf, size_t n)
 {
-	WITH_LOCK(c, rx_bytes(c, buf, n));
+	WITH_LOCK(c, rx_fn(c)(c, buf, n));
 }
 
 void crd_conn_tx(struct crd_conn *c, const void *buf, size_t n)
 {
-	WITH_LOCK(c, tx_bytes(c, buf, n));
+	WITH_LOCK(c, tx_fn(c)(c, buf, n));
 }
 
 void crd_conn_rx_iov(struct crd_conn *c, const struct iovec *iov, size_t iovcnt, size_t n)
 {
-	WITH_LOCK(c, {
-		for (size_t i = 0; i < iovcnt && n; i++) {
-			size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-			rx_bytes(c, iov[i].iov_base, k);
-			n -= k;
-		}
-	});
+	WITH_LOCK(c, feed_iov(c, rx_fn(c), iov, iovcnt, n));
 }
 
 void crd_conn_tx_iov(struct crd_conn *c, const struct iovec *iov, size_t iovcnt, size_t n)
 {
-	WITH_LOCK(c, {
-		for (size_t i = 0; i < iovcnt && n; i++) {
-			size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-			tx_bytes(c, iov[i].iov_base, k);
-			n -= k;
-		}
-	});
+	WITH_LOCK(c, feed_iov(c, tx_fn(c), iov, iovcnt, n));
 }
 
 void crd_conn_tx_opaque(struct crd_conn *c, size_t n)
 {
-	/* sendfile carries bodies (nginx static files, after a head written
-	 * with write/writev): counted, not parsed. Unseen bytes anywhere
-	 * else mean we lost track. */
+	/* sendfile carries bodies (nginx static files after a head written
+	 * with writev; a client's upload): counted, not parsed. Unseen bytes
+	 * anywhere else mean we lost track. */
 	WITH_LOCK(c, {
-		int ev = c->tx_busy ? crd_http1_skip_body(&c->tx, n) : CRD_HTTP1_ERROR;
-		if (ev == CRD_HTTP1_MSG_DONE)
+		int server = c->role == ROLE_SERVER;
+		struct crd_http1_parser *p = server ? &c->respp : &c->reqp;
+		int ev = (server ? c->resp_busy : c->req_rec != NULL) ? crd_http1_skip_body(p, n)
+								       : CRD_HTTP1_ERROR;
+		if (ev == CRD_HTTP1_MSG_DONE && server)
 			response_done(c, CRD_END_OK);
+		else if (ev == CRD_HTTP1_MSG_DONE)
+			request_done(c);
 		else if (ev == CRD_HTTP1_ERROR)
 			give_up(c);
 	});
@@ -454,6 +575,26 @@ void crd_conn_rx_lost(struct crd_conn *c)
 	WITH_LOCK(c, give_up(c));
 }
 
+static struct crd_conn *conn_new(int fd, int role)
+{
+	struct crd_conn *c;
+
+	/* A stale entry means the previous socket was closed behind our back
+	 * (close_range, a libc-internal close): end it now. */
+	crd_conn_fd_closing(fd);
+	c = crd_pool_get(&conn_pool);
+	if (!c) {
+		crd_stat_add(&crd_stats.conns_untracked, 1);
+		return NULL;
+	}
+	memset((char *)c + sizeof(uint32_t), 0, offsetof(struct crd_conn, reqp) - sizeof(uint32_t));
+	c->refs = 1;
+	c->role = (uint8_t)role;
+	crd_http1_init(&c->reqp, CRD_HTTP1_REQUEST);
+	crd_http1_init(&c->respp, CRD_HTTP1_RESPONSE);
+	return c;
+}
+
 void crd_conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct sockaddr_storage ss;
@@ -461,20 +602,8 @@ void crd_conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, sockl
 	struct crd_conn *c;
 
 	(void)listen_fd;
-	if ((unsigned)fd >= crd_fdtab_size)
+	if ((unsigned)fd >= crd_fdtab_size || !(c = conn_new(fd, ROLE_SERVER)))
 		return;
-	/* A stale entry means the previous socket was closed behind our back
-	 * (close_range, a libc-internal close): end it now. */
-	crd_conn_fd_closing(fd);
-	c = crd_pool_get(&conn_pool);
-	if (!c) {
-		crd_stat_add(&crd_stats.conns_untracked, 1);
-		return;
-	}
-	memset((char *)c + sizeof(uint32_t), 0, offsetof(struct crd_conn, rx) - sizeof(uint32_t));
-	c->refs = 1;
-	crd_http1_init(&c->rx, CRD_HTTP1_REQUEST);
-	crd_http1_init(&c->tx, CRD_HTTP1_RESPONSE);
 	/* One getpeername/getsockname per connection, not per request; the
 	 * app's own accept() result is used when it asked for it. */
 	if (peer && peerlen >= sizeof(sa_family_t) && peer->sa_family != AF_UNSPEC) {
@@ -488,38 +617,163 @@ void crd_conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, sockl
 	__atomic_store_n(&crd_fdtab[fd], (uintptr_t)c, __ATOMIC_RELEASE);
 }
 
+void crd_conn_connected(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct crd_conn *c;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	if ((unsigned)fd >= crd_fdtab_size || !addr || len < sizeof(sa_family_t))
+		return;
+	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6 && addr->sa_family != AF_UNIX) {
+		crd_conn_fd_closing(fd);
+		return;
+	}
+	/* Only byte streams carry HTTP/1 (and only they may get headers
+	 * inserted): one getsockopt per connect. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM) {
+		crd_conn_fd_closing(fd);
+		return;
+	}
+	if (!(c = conn_new(fd, ROLE_CLIENT)))
+		return;
+	addr_from(&c->peer, addr, len);
+	__atomic_store_n(&crd_fdtab[fd], (uintptr_t)c, __ATOMIC_RELEASE);
+}
+
+/* ---- header injection on client connections ---- */
+
+int crd_conn_wants_inject(struct crd_conn *c)
+{
+	return c->role == ROLE_CLIENT && crd_cfg.propagate && !c->dead && !c->req_dead &&
+	       (c->owed_rec || !c->req_rec || crd_http1_idle(&c->reqp));
+}
+
+static size_t format_headers(const struct crd_rec *r, char *out, int tracestate, int xamzn)
+{
+	return crd_inject_format(out, r->span.trace_id, r->span.span_id, r->span.sampled,
+				 r->span.req.tracestate, tracestate, xamzn);
+}
+
+/* Which of our headers a request gets is fixed when it is scanned and
+ * must not change if the block is sent in pieces: remember it in the rec. */
+#define OWED_TRACESTATE 0x40
+#define OWED_XAMZN 0x80
+
+ssize_t crd_conn_send(struct crd_conn *c, int fd, const struct iovec *iov, size_t cnt,
+		      const struct msghdr *msg, int flags)
+{
+	struct iovec out[CRD_INJECT_IOV_MAX + 3];
+	char hdr[CRD_INJECT_MAX];
+	struct crd_inject_scan sc;
+	struct crd_rec *r = NULL;
+	size_t hlen = 0, at = 0, skip = 0, app = 0;
+	ssize_t sent;
+	int fresh = 0, n, e;
+
+	if (cnt > CRD_INJECT_IOV_MAX || !lock(c))
+		goto plain;
+	if (c->owed_rec) {
+		r = crd_pool_at(&crd_rec_pool, c->owed_rec - 1);
+		hlen = format_headers(r, hdr, r->span.req.flags & OWED_TRACESTATE,
+				      r->span.req.flags & OWED_XAMZN);
+		skip = c->owed_off;
+	} else if (!c->dead && crd_inject_scan(iov, cnt, &sc) && !sc.has_traceparent &&
+		   (c->req_rec || begin_request(c))) {
+		r = c->req_rec;
+		crd_client_context(r);
+		int ts = !sc.has_tracestate, xa = crd_cfg.xray_propagate && !sc.has_xamzn;
+		hlen = format_headers(r, hdr, ts, xa);
+		at = sc.line_end;
+		fresh = 1;
+		/* The parser fills req.flags later; our bits are above its. */
+		r->span.req.flags |= (uint8_t)((ts ? OWED_TRACESTATE : 0) | (xa ? OWED_XAMZN : 0));
+	}
+	unlock(c);
+	if (!r)
+		goto plain;
+
+	n = crd_iov_splice(iov, cnt, at, hdr + skip, hlen - skip, out, CRD_INJECT_IOV_MAX + 3);
+	if (msg) {
+		struct msghdr m = *msg;
+		m.msg_iov = out;
+		m.msg_iovlen = (size_t)n;
+		sent = CRD_REAL(sendmsg)(fd, &m, flags);
+	} else {
+		sent = CRD_REAL(writev)(fd, out, n);
+	}
+	e = errno;
+	if (sent < 0)
+		return sent; /* nothing went out: the app will send the same bytes again */
+
+	if (!lock(c)) {
+		c->dead = 1;
+		errno = e;
+		return sent; /* cannot account: give up; the count is best effort */
+	}
+	if (!fresh) {
+		size_t rem = hlen - skip;
+		if ((size_t)sent < rem) {
+			/* Still only our bytes: the app's call moved none of its own. */
+			c->owed_off = (uint16_t)(c->owed_off + sent);
+			unlock(c);
+			int nonblock = (flags & MSG_DONTWAIT) || (fcntl(fd, F_GETFL) & O_NONBLOCK);
+			errno = nonblock ? EAGAIN : EINTR;
+			return -1;
+		}
+		c->owed_rec = 0;
+		app = (size_t)sent - rem;
+	} else if ((size_t)sent <= at) {
+		app = (size_t)sent; /* our headers did not go: this request goes without */
+	} else if ((size_t)sent < at + hlen) {
+		app = at;
+		c->owed_rec = crd_pool_index(&crd_rec_pool, r) + 1;
+		c->owed_off = (uint16_t)((size_t)sent - at);
+	} else {
+		app = (size_t)sent - hlen;
+	}
+	feed_iov(c, req_bytes, iov, cnt, app);
+	unlock(c);
+	errno = e;
+	return (ssize_t)app;
+
+plain:
+	if (msg) {
+		struct msghdr m = *msg;
+		m.msg_iov = (struct iovec *)iov;
+		m.msg_iovlen = cnt;
+		sent = CRD_REAL(sendmsg)(fd, &m, flags);
+	} else {
+		sent = CRD_REAL(writev)(fd, iov, (int)cnt);
+	}
+	if (sent > 0) {
+		e = errno;
+		crd_conn_tx_iov(c, iov, cnt, (size_t)sent);
+		errno = e;
+	}
+	return sent;
+}
+
+/* ---- descriptor life ---- */
+
 /* The last fd of c is gone: end what can be ended, free the rest. */
 static void conn_closed(struct crd_conn *c, int end_reason)
 {
 	if (!c->dead) {
-		if (c->tx_busy)
-			response_done(c, crd_http1_eof(&c->tx) == CRD_HTTP1_MSG_DONE ? CRD_END_OK
-										    : end_reason);
+		if (c->resp_busy)
+			response_done(c, crd_http1_eof(&c->respp) == CRD_HTTP1_MSG_DONE ? CRD_END_OK
+										       : end_reason);
 		/* Requests never answered still happened: one span each. */
 		while (c->fifo_len && !c->dead) {
-			c->tx.resp.status = 0;
-			c->tx.resp.body_size = 0;
-			c->tx_busy = 1;
+			c->respp.resp.status = 0;
+			c->respp.resp.body_size = 0;
+			c->resp_busy = 1;
 			response_done(c, end_reason);
 		}
 	}
-	/* A connection abandoned without give_up() (lock timeout) still
-	 * holds records: they are lost, and counted. */
-	while (c->fifo_len) {
-		struct crd_rec *r = fifo_pop(c);
-		if (r == c->rx_rec)
-			c->rx_rec = NULL;
-		crd_pool_put(&crd_rec_pool, r);
-		crd_stat_add(&crd_stats.spans_dropped, 1);
-	}
+	/* Abandoned without give_up() (lock timeout): what is left is lost. */
+	drop_pending(c);
 	c->dead = 1;
-	if (c->rx_rec) {
-		if (c->rx_rec->done & CRD_DONE_RESP)
-			finish(c->rx_rec);
-		else
-			crd_pool_put(&crd_rec_pool, c->rx_rec);
-		c->rx_rec = NULL;
-	}
 }
 
 void crd_conn_fd_closing(int fd)

@@ -48,6 +48,22 @@ int crd_conn_init(void);
 /* accept()/accept4() returned fd from listen_fd. peer may be NULL. */
 void crd_conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peerlen);
 
+/* connect() (or its EINPROGRESS start) on fd: a client connection when it
+ * is a stream socket. */
+void crd_conn_connected(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* Client connections: would the next write start a request that should get
+ * our trace headers (or finish sending ones already begun)? */
+int crd_conn_wants_inject(struct crd_conn *c);
+
+/* Send for the app, inserting trace headers after the request line when
+ * due (see inject.h). iov/cnt are the app's bytes; msg NULL means writev,
+ * else sendmsg with msg's name/control and flags. Returns what the app's
+ * call must return, counting only the app's bytes, errno as the real call
+ * left it; reports the app's bytes to the state machine. */
+ssize_t crd_conn_send(struct crd_conn *c, int fd, const struct iovec *iov, size_t cnt,
+		      const struct msghdr *msg, int flags);
+
 /* Bytes the app consumed from / handed to a tracked connection. */
 void crd_conn_rx(struct crd_conn *c, const void *buf, size_t n);
 void crd_conn_rx_iov(struct crd_conn *c, const struct iovec *iov, size_t iovcnt, size_t n);
@@ -68,5 +84,16 @@ void crd_conn_fd_reset(int fd);
 
 /* Process exit: finish every span whose request head was seen. */
 void crd_conn_finish_all(void);
+
+/* Records outside connections (curl transfers). */
+struct crd_rec;
+/* A new span record of kind CRD_KIND_*, started now; NULL when the pool is
+ * empty (counted as a drop). The caller initialises span.req. */
+struct crd_rec *crd_rec_new(int kind);
+/* Client span: parent = the one server request this thread serves, else a
+ * new trace; new span id; sampling decided. */
+void crd_client_context(struct crd_rec *r);
+/* End the span (now, unless end_ns is set) and queue it if sampled. */
+void crd_rec_finish(struct crd_rec *r);
 
 #endif

@@ -12,4 +12,9 @@
 
 extern __thread int crd_guard __attribute__((tls_model("initial-exec")));
 
+/* Set while the app's curl_easy_perform runs on this thread: the transfer
+ * gets its span from the curl hook, so its sockets are not followed as
+ * raw client connections too. */
+extern __thread int crd_in_curl __attribute__((tls_model("initial-exec")));
+
 #endif

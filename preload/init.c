@@ -23,6 +23,7 @@
 #include "version.h"
 
 __thread int crd_guard __attribute__((tls_model("initial-exec")));
+__thread int crd_in_curl __attribute__((tls_model("initial-exec")));
 struct crd_pool crd_rec_pool;
 int crd_active;
 static pid_t crd_pid;

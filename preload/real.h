@@ -7,6 +7,10 @@
  * lazily on first use, because hooks run before our constructor when other
  * libraries' constructors do I/O.
  *
+ * The curl_* entries are the app's libcurl (NULL when it has none: their
+ * hooks are then never called); our exporter's private libcurl is a
+ * separate, RTLD_LOCAL copy (export/curl_dl.c) these never reach.
+ *
  * Thread safety: resolution is idempotent; pointers are written with
  * relaxed atomics and every resolution yields the same value, so a race
  * only costs a second dlsym.
@@ -14,6 +18,7 @@
 #ifndef CRD_REAL_H
 #define CRD_REAL_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -49,7 +54,15 @@
 	X(int, execvp, (const char *, char *const[]))                                              \
 	X(int, execvpe, (const char *, char *const[], char *const[]))                              \
 	X(int, fexecve, (int, char *const[], char *const[]))                                       \
-	X(int, execveat, (int, const char *, char *const[], char *const[], int))
+	X(int, execveat, (int, const char *, char *const[], char *const[], int))                   \
+	X(CURLcode, curl_easy_setopt, (CURL *, CURLoption, ...))                                   \
+	X(CURLcode, curl_easy_perform, (CURL *))                                                   \
+	X(CURLcode, curl_easy_getinfo, (CURL *, CURLINFO, ...))                                    \
+	X(void, curl_easy_reset, (CURL *))                                                         \
+	X(void, curl_easy_cleanup, (CURL *))                                                       \
+	X(CURL *, curl_easy_duphandle, (CURL *))                                                   \
+	X(struct curl_slist *, curl_slist_append, (struct curl_slist *, const char *))             \
+	X(void, curl_slist_free_all, (struct curl_slist *))
 
 #define CRD_REAL_FIELD(ret, name, args) ret(*name) args;
 struct crd_real_table {

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "ctx.h"
 #include "pool.h"
 #include "span.h"
 
@@ -21,12 +22,14 @@ enum {
 	CRD_DONE_HEAD = 1, /* request head parsed: trace context decided */
 	CRD_DONE_REQ = 2,  /* request message complete */
 	CRD_DONE_RESP = 4, /* response message complete (or given up) */
+	CRD_DONE_CTX = 8,  /* trace context decided (client: at injection) */
 };
 
 struct crd_rec {
 	uint32_t pool_link; /* pool.h: free-list link, must stay first */
 	uint8_t type;       /* enum crd_rec_type */
 	uint8_t done;       /* CRD_DONE_* */
+	struct crd_ctx_ref ctx; /* server: the thread context it is in */
 	struct crd_span span;
 };
 

@@ -7,9 +7,12 @@
 #include "span.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "config.h"
 
 /* OTLP Span.flags bits (trace.proto SpanFlags). */
 #define CRD_FLAG_SAMPLED 0x01u
@@ -121,12 +124,172 @@ int crd_all_zero_bytes(const uint8_t *p, size_t n)
 	return 1;
 }
 
+static int secret_name(const char *k, size_t n)
+{
+	char low[64];
+
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)k[i]);
+	low[n] = 0;
+	if (!strncmp(low, "x-amz-", 6))
+		return 1;
+	for (size_t i = 0; i < crd_cfg.nredact; i++)
+		if (strstr(low, crd_cfg.redact[i]))
+			return 1;
+	return 0;
+}
+
+/* Append q (a query string, n bytes) to out with secret-looking values
+ * replaced by REDACTED (semantic conventions: url.query / url.full must not
+ * carry credentials). Returns the new length, or (size_t)-1 if full. */
+static size_t redact_query(char *out, size_t at, size_t cap, const char *q, size_t n)
+{
+	const char *end = q + n;
+
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q)), *eq;
+		const char *stop = amp ? amp : end;
+		size_t klen;
+		eq = memchr(q, '=', (size_t)(stop - q));
+		klen = (size_t)((eq ? eq : stop) - q);
+		if (eq && secret_name(q, klen)) {
+			if (at + klen + 9 >= cap)
+				return (size_t)-1;
+			memcpy(out + at, q, klen + 1);
+			memcpy(out + at + klen + 1, "REDACTED", 8);
+			at += klen + 9;
+		} else {
+			if (at + (size_t)(stop - q) >= cap)
+				return (size_t)-1;
+			memcpy(out + at, q, (size_t)(stop - q));
+			at += (size_t)(stop - q);
+		}
+		if (amp) {
+			if (at + 1 >= cap)
+				return (size_t)-1;
+			out[at++] = '&';
+		}
+		q = amp ? amp + 1 : end;
+	}
+	return at;
+}
+
+/* Reserve room in the scratch space for a string built in place. */
+static char *scratch_room(struct crd_span_view *v, size_t *cap)
+{
+	*cap = sizeof(v->scratch) - v->scratch_used;
+	return v->scratch + v->scratch_used;
+}
+
+static const char *scratch_commit(struct crd_span_view *v, size_t len)
+{
+	char *s = v->scratch + v->scratch_used;
+	s[len] = 0;
+	v->scratch_used += len + 1;
+	return s;
+}
+
+/* url.full of a client request: the absolute target as sent (a proxy
+ * request, or curl's effective URL), else http://Host + target; user:pass@
+ * and secret query values redacted. */
+static void add_url_full(struct crd_span_view *v, const struct crd_http_req *req)
+{
+	const char *t = req->target, *q, *at_sign, *auth;
+	size_t cap, n = 0;
+	char *o = scratch_room(v, &cap);
+
+#define PUT(p, len)                                                                                \
+	do {                                                                                       \
+		if (n + (len) >= cap)                                                              \
+			return;                                                                    \
+		memcpy(o + n, (p), (len));                                                         \
+		n += (len);                                                                        \
+	} while (0)
+	if (strstr(t, "://") && t[0] != '/') {
+		auth = strstr(t, "://") + 3;
+		const char *path = auth + strcspn(auth, "/?#");
+		at_sign = memchr(auth, '@', (size_t)(path - auth));
+		PUT(t, (size_t)(auth - t));
+		if (at_sign) {
+			PUT("REDACTED:REDACTED@", 18);
+			auth = at_sign + 1;
+		}
+		t = auth;
+	} else {
+		PUT("http://", 7);
+		PUT(req->host, strlen(req->host));
+	}
+	q = strchr(t, '?');
+	PUT(t, q ? (size_t)(q + 1 - t) : strlen(t));
+	if (q) {
+		const char *frag = strchr(q + 1, '#');
+		size_t r = redact_query(o, n, cap, q + 1, frag ? (size_t)(frag - q - 1) : strlen(q + 1));
+		if (r == (size_t)-1)
+			return;
+		n = r;
+	}
+#undef PUT
+	add_str(v, "url.full", scratch_commit(v, n), n);
+}
+
+static void add_query(struct crd_span_view *v, const char *q)
+{
+	size_t cap, n;
+	char *o = scratch_room(v, &cap);
+
+	n = redact_query(o, 0, cap, q, strlen(q));
+	if (n != (size_t)-1 && n)
+		add_str(v, "url.query", scratch_commit(v, n), n);
+}
+
+static void add_server_address(struct crd_span_view *v, const struct crd_span *s,
+			       const struct crd_addr *sock)
+{
+	const char *host, *a;
+	size_t hlen;
+	long port;
+
+	if (s->req.host[0]) {
+		split_host(s->req.host, &host, &hlen, &port);
+		if (hlen)
+			add_str(v, "server.address", host, hlen);
+		add_int(v, "server.port", port >= 0 ? port : sock->port);
+	} else if ((a = addr_text(v, sock))) {
+		add_cstr(v, "server.address", a);
+		add_int(v, "server.port", sock->port);
+	}
+}
+
+static void add_status(struct crd_span_view *v, const struct crd_span *s, int error_from)
+{
+	char code[8];
+	int n;
+
+	if (s->status) {
+		add_int(v, "http.response.status_code", s->status);
+		if (s->end_reason == CRD_END_OK && s->kind == CRD_KIND_SERVER)
+			add_int(v, "http.response.body.size", (int64_t)s->resp_body_size);
+	}
+	if (s->error_type[0]) {
+		add_cstr(v, "error.type", s->error_type);
+		v->status_code = CRD_STATUS_ERROR;
+	} else if (s->status >= error_from) {
+		n = snprintf(code, sizeof(code), "%u", s->status);
+		add_cstr(v, "error.type", scratch(v, code, (size_t)n));
+		v->status_code = CRD_STATUS_ERROR;
+	} else if (!s->status && s->kind == CRD_KIND_CLIENT) {
+		/* The connection ended before any answer: a transport failure. */
+		add_cstr(v, "error.type", "connection_closed");
+		v->status_code = CRD_STATUS_ERROR;
+	}
+}
+
 void crd_span_view(const struct crd_span *s, struct crd_span_view *v)
 {
 	const struct crd_http_req *req = &s->req;
-	const char *target = req->target, *q, *host, *a;
-	size_t hlen;
-	long port;
+	const char *target = req->target, *q, *a;
 	int known = known_method(req->method);
 
 	v->nattrs = 0;
@@ -141,13 +304,29 @@ void crd_span_view(const struct crd_span *s, struct crd_span_view *v)
 	v->flags = CRD_FLAG_HAS_IS_REMOTE | (s->parent_remote ? CRD_FLAG_IS_REMOTE : 0) |
 		   (s->sampled ? CRD_FLAG_SAMPLED : 0);
 	v->status_message = "";
-	v->status_code = s->status >= 500 ? CRD_STATUS_ERROR : CRD_STATUS_UNSET;
+	v->status_code = CRD_STATUS_UNSET;
 	/* Name: "{method}"; no http.route is known from bytes alone. */
 	v->name = known ? req->method : "HTTP";
 
 	add_cstr(v, "http.request.method", known ? req->method : "_OTHER");
 	if (!known)
 		add_cstr(v, "http.request.method_original", req->method);
+
+	if (s->kind == CRD_KIND_CLIENT) {
+		/* HTTP client conventions: status ERROR from 400 on. */
+		add_url_full(v, req);
+		add_server_address(v, s, &s->peer);
+		if ((a = addr_text(v, &s->peer))) {
+			add_cstr(v, "network.peer.address", a);
+			add_int(v, "network.peer.port", s->peer.port);
+		}
+		if (s->proto_version[0])
+			add_cstr(v, "network.protocol.version", s->proto_version);
+		else if (s->status)
+			add_cstr(v, "network.protocol.version", req->version_minor ? "1.1" : "1.0");
+		add_status(v, s, 400);
+		return;
+	}
 
 	/* Absolute-form targets (proxies): the path starts after the
 	 * authority. */
@@ -158,18 +337,9 @@ void crd_span_view(const struct crd_span *s, struct crd_span_view *v)
 	q = strchr(target, '?');
 	add_str(v, "url.path", target, q ? (size_t)(q - target) : strlen(target));
 	if (q && q[1])
-		add_cstr(v, "url.query", q + 1);
+		add_query(v, q + 1);
 	add_cstr(v, "url.scheme", "http");
-
-	if (req->host[0]) {
-		split_host(req->host, &host, &hlen, &port);
-		if (hlen)
-			add_str(v, "server.address", host, hlen);
-		add_int(v, "server.port", port >= 0 ? port : s->local.port);
-	} else if ((a = addr_text(v, &s->local))) {
-		add_cstr(v, "server.address", a);
-		add_int(v, "server.port", s->local.port);
-	}
+	add_server_address(v, s, &s->local);
 
 	a = addr_text(v, &s->peer);
 	if (req->xff[0])
@@ -184,15 +354,6 @@ void crd_span_view(const struct crd_span *s, struct crd_span_view *v)
 	add_cstr(v, "user_agent.original", req->user_agent);
 	if (req->content_length >= 0 || (req->flags & CRD_REQ_CHUNKED))
 		add_int(v, "http.request.body.size", (int64_t)req->body_size);
-
-	if (s->status) {
-		add_int(v, "http.response.status_code", s->status);
-		if (s->end_reason == CRD_END_OK)
-			add_int(v, "http.response.body.size", (int64_t)s->resp_body_size);
-		if (s->status >= 500) {
-			char code[8];
-			int n = snprintf(code, sizeof(code), "%u", s->status);
-			add_cstr(v, "error.type", scratch(v, code, (size_t)n));
-		}
-	}
+	/* HTTP server conventions: status ERROR for 5xx only. */
+	add_status(v, s, 500);
 }

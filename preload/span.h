@@ -84,7 +84,9 @@ struct crd_span {
 	uint64_t resp_body_size;   /* response body bytes seen */
 	struct crd_addr peer;      /* remote end of the socket */
 	struct crd_addr local;     /* local end of the socket */
-	struct crd_http_req req;
+	char error_type[32];       /* client: why it failed (curl error name), or "" */
+	char proto_version[4];     /* client via curl: "1.1", "2", ...; "" = from req */
+	struct crd_http_req req;   /* client spans: target may be an absolute URL */
 };
 
 /* ---- the view: what encoders read ---- */
@@ -103,7 +105,7 @@ struct crd_attr {
 };
 
 #define CRD_VIEW_MAX_ATTRS 32
-#define CRD_VIEW_SCRATCH 512
+#define CRD_VIEW_SCRATCH 2048
 
 /* Everything an encoder needs for one span. Pointers are valid as long as
  * the span and the view are. */
