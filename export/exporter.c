@@ -13,6 +13,7 @@
 #include "../preload/conn.h"
 #include "../preload/guard.h"
 #include "../preload/ids.h"
+#include "../preload/init.h"
 #include "../preload/log.h"
 #include "../preload/rec.h"
 #include "queue.h"
@@ -186,7 +187,7 @@ void crd_exporter_ensure(void)
 	sigset_t all, old;
 	int expected = 0;
 
-	if (__builtin_expect(__atomic_load_n(&ex.started, __ATOMIC_ACQUIRE), 1))
+	if (__builtin_expect(__atomic_load_n(&ex.started, __ATOMIC_ACQUIRE), 1) || !crd_active)
 		return;
 	if (!__atomic_compare_exchange_n(&ex.started, &expected, 1, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))

@@ -7,6 +7,9 @@
  * header list ("X-App: 1", plus "traceparent: <fixed>" when the request
  * path is /call-own) on a handle the thread reuses; answers 200 with the
  * downstream's body, or 502 with the curl error.
+ * GET /twice -> two transfers on the handle; the second relies on the
+ * header list the handle kept from the first (the shim must have put the
+ * app's list back); answers with the second downstream body.
  * GET /fail -> a transfer to a closed port (a transport failure span).
  * Anything else -> 200 "ok\n". Keep-alive. SIGTERM -> exit(0).
  */
@@ -47,7 +50,7 @@ static void reply(int fd, int status, const char *body, size_t len)
 		return;
 }
 
-static void call(int fd, CURL *h, const char *url, int own_traceparent)
+static void call(int fd, CURL *h, const char *url, int own_traceparent, int twice)
 {
 	struct curl_slist *hdrs = curl_slist_append(NULL, "X-App: 1");
 	struct buf *b = calloc(1, sizeof(*b));
@@ -62,9 +65,11 @@ static void call(int fd, CURL *h, const char *url, int own_traceparent)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
 	rc = curl_easy_perform(h);
-	/* The app's own list must still be the handle's: a second transfer
-	 * on the handle sends exactly it (checked by the tests through the
-	 * downstream's echo of this request). */
+	if (twice && rc == CURLE_OK) {
+		/* No setopt in between: the handle must still hold our list. */
+		b->len = 0;
+		rc = curl_easy_perform(h);
+	}
 	if (rc == CURLE_OK)
 		reply(fd, 200, b->data, b->len);
 	else
@@ -91,11 +96,13 @@ static void *serve(void *arg)
 		}
 		size_t headlen = (size_t)(end + 4 - req);
 		if (!strncmp(req, "GET /call-own", 13))
-			call(fd, h, downstream, 1);
+			call(fd, h, downstream, 1, 0);
 		else if (!strncmp(req, "GET /call", 9))
-			call(fd, h, downstream, 0);
+			call(fd, h, downstream, 0, 0);
+		else if (!strncmp(req, "GET /twice", 10))
+			call(fd, h, downstream, 0, 1);
 		else if (!strncmp(req, "GET /fail", 9))
-			call(fd, h, "http://127.0.0.1:1/unreachable", 0);
+			call(fd, h, "http://127.0.0.1:1/unreachable", 0, 0);
 		else
 			reply(fd, 200, "ok\n", 3);
 		memmove(req, req + headlen, have - headlen);
