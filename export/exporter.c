@@ -16,13 +16,14 @@
 #include "../preload/init.h"
 #include "../preload/log.h"
 #include "../preload/rec.h"
+#include "../preload/xray.h"
 #include "queue.h"
 #include "resource.h"
 #include "sink.h"
 
 /* How often a growing drop count is reported, at most (seconds). */
 #define CRD_DROP_REPORT_S 10
-#define CRD_MAX_SINKS 4
+#define CRD_MAX_SINKS 8 /* otlp, file, console, xray, rollbar: room to spare */
 
 static struct {
 	int started; /* atomic: a thread runs (or is starting) in this process */
@@ -74,6 +75,8 @@ static int setup(void)
 	if (crd_cfg.file_enabled && (s = crd_file_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	if (crd_cfg.console_enabled && (s = crd_console_sink_new()))
+		ex.sinks[ex.nsinks++] = s;
+	if (crd_xray_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_xray_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	return 0;
 }

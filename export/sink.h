@@ -41,5 +41,6 @@ struct crd_sink {
 struct crd_sink *crd_otlp_sink_new(void);
 struct crd_sink *crd_file_sink_new(void);
 struct crd_sink *crd_console_sink_new(void);
+struct crd_sink *crd_xray_sink_new(void); /* AWS X-Ray daemon (UDP), export/xray.c */
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "xray.h"
 
 struct crd_config crd_cfg;
 
@@ -447,4 +448,5 @@ void crd_config_load(void)
 	load_sampler();
 	load_resource();
 	load_exporters();
+	crd_xray_config_load(); /* X-Ray settings and sampling rules (xray.c) */
 }

@@ -30,6 +30,7 @@
 #include "rec.h"
 #include "span.h"
 #include "tracectx.h"
+#include "xray.h"
 
 /* Requests awaiting a response on one connection. 50 pipelined requests in
  * one write must all get spans; beyond this the connection is given up. */
@@ -149,6 +150,8 @@ static int sample(int parent_sampled, const uint8_t trace_id[16])
 	}
 	if (parent_sampled >= 0) /* parentbased_*: a decided parent wins */
 		return parent_sampled;
+	if (crd_xray_cfg.root_sampler) /* X-Ray rules decide; no request: the default rule */
+		return crd_xray_sample(-1, NULL);
 	if (crd_cfg.sampler == CRD_SAMPLER_PB_ALWAYS_OFF)
 		return 0;
 	if (crd_cfg.sampler == CRD_SAMPLER_PB_RATIO)
@@ -190,7 +193,10 @@ static void server_context(struct crd_span *s)
 		s->parent_remote = 1;
 	}
 	crd_new_span_id(s->span_id);
-	s->sampled = (uint8_t)sample(have_parent ? tc.sampled : -1, s->trace_id);
+	if (crd_xray_cfg.root_sampler) /* X-Ray rules; X-Amzn-Trace-Id Sampled wins */
+		s->sampled = (uint8_t)crd_xray_sample(have_trace ? tc.sampled : -1, &s->req);
+	else
+		s->sampled = (uint8_t)sample(have_parent ? tc.sampled : -1, s->trace_id);
 }
 
 void crd_client_context(struct crd_rec *r)

@@ -168,8 +168,8 @@ static int string(struct parser *ps, char **out, size_t *outlen)
 				return fail(ps, r, "bad \\u escape (want 4 hex digits)");
 			}
 			r += 6;
-			if (cp >= 0xd800 && cp <= 0xdbff && q - r >= 6 && r[0] == '\\' && r[1] == 'u' &&
-			    !hex4(r + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
+			if (cp >= 0xd800 && cp <= 0xdbff && q - r >= 6 && r[0] == '\\' &&
+			    r[1] == 'u' && !hex4(r + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				r += 6;
 			} else if (cp >= 0xd800 && cp <= 0xdfff) {
@@ -334,8 +334,9 @@ static struct crd_json *object(struct parser *ps, struct crd_json *v)
 
 		skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != '"') {
-			fail(ps, ps->p, ps->p < ps->end ? "expected a member name in double quotes"
-						       : "unterminated object");
+			fail(ps, ps->p,
+			     ps->p < ps->end ? "expected a member name in double quotes"
+					     : "unterminated object");
 			return NULL;
 		}
 		if (string(ps, &key, &klen))
@@ -469,7 +470,8 @@ int crd_json_parse(const char *text, size_t len, struct crd_json **out, struct c
 				err->col++;
 			}
 		}
-		snprintf(err->msg, sizeof(err->msg), "%s", ps.err_msg ? ps.err_msg : "invalid JSON");
+		snprintf(err->msg, sizeof(err->msg), "%s",
+			 ps.err_msg ? ps.err_msg : "invalid JSON");
 	}
 	return ps.nomem ? -ENOMEM : -EINVAL;
 }

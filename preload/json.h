@@ -37,16 +37,16 @@ enum crd_json_type {
 
 struct crd_json {
 	enum crd_json_type type;
-	int boolean;             /* CRD_JSON_BOOL: 0 or 1 */
-	double number;           /* CRD_JSON_NUMBER */
-	int is_int;              /* number written without fraction or exponent */
-	char *str;               /* CRD_JSON_STRING: decoded, NUL-terminated */
-	size_t len;              /* its length (it may contain NUL from \u0000) */
-	char *key;               /* member name when inside an object, else NULL */
+	int boolean;   /* CRD_JSON_BOOL: 0 or 1 */
+	double number; /* CRD_JSON_NUMBER */
+	int is_int;    /* number written without fraction or exponent */
+	char *str;     /* CRD_JSON_STRING: decoded, NUL-terminated */
+	size_t len;    /* its length (it may contain NUL from \u0000) */
+	char *key;     /* member name when inside an object, else NULL */
 	size_t key_len;
-	size_t n;                /* CRD_JSON_ARRAY/OBJECT: number of children */
-	struct crd_json *child;  /* first element / member */
-	struct crd_json *next;   /* next sibling */
+	size_t n;		/* CRD_JSON_ARRAY/OBJECT: number of children */
+	struct crd_json *child; /* first element / member */
+	struct crd_json *next;	/* next sibling */
 };
 
 /* Where and why a parse failed. line and col count from 1 (col in bytes). */

@@ -40,7 +40,7 @@
 /* The SDK default rule: 1 request per second, then 5% (sampling_rule.json
  * of the SDKs; X-Ray developer guide "Sampling rules"). */
 #define CRD_XRAY_DEFAULT_FIXED_TARGET 1
-#define CRD_XRAY_DEFAULT_RATE 0.05
+#define CRD_XRAY_DEFAULT_RATE	      0.05
 /* Rules files larger than this are refused (a rules file is a few KB). */
 #define CRD_XRAY_RULES_FILE_MAX (1 << 20)
 /* The daemon's default address (X-Ray developer guide, "X-Ray daemon"). */
@@ -48,30 +48,30 @@
 
 enum crd_xray_rules_format {
 	CRD_XRAY_RULES_BUILTIN = 0, /* no file: the SDK default rule */
-	CRD_XRAY_RULES_V1 = 1,      /* SDK local rules, version 1 (service_name) */
-	CRD_XRAY_RULES_V2 = 2,      /* SDK local rules, version 2 (host) */
-	CRD_XRAY_RULES_CLI = 3,     /* AWS API/CLI SamplingRule objects */
+	CRD_XRAY_RULES_V1 = 1,	    /* SDK local rules, version 1 (service_name) */
+	CRD_XRAY_RULES_V2 = 2,	    /* SDK local rules, version 2 (host) */
+	CRD_XRAY_RULES_CLI = 3,	    /* AWS API/CLI SamplingRule objects */
 };
 
 struct crd_xray_rule {
-	char *name;         /* RuleName (CLI format), or NULL */
-	long priority;      /* CLI format: lower wins; local rules keep file order */
+	char *name;    /* RuleName (CLI format), or NULL */
+	long priority; /* CLI format: lower wins; local rules keep file order */
 	/* Wildcard patterns (`*`, `?`, case-insensitive); NULL matches all. */
-	char *service;      /* ServiceName: the segment name */
+	char *service;	    /* ServiceName: the segment name */
 	char *service_type; /* ServiceType: the segment origin */
-	char *host;         /* Host header (v1: service_name, as the SDKs do) */
+	char *host;	    /* Host header (v1: service_name, as the SDKs do) */
 	char *method;
-	char *path;         /* URL path, without the query */
+	char *path;	       /* URL path, without the query */
 	uint32_t fixed_target; /* reservoir: requests per second */
-	double rate;           /* then this fraction of the rest */
+	double rate;	       /* then this fraction of the rest */
 	uint64_t reservoir;    /* atomic: (epoch second << 32) | taken this second */
 };
 
 struct crd_xray_rules {
 	struct crd_xray_rule *rules; /* in match order */
 	size_t n;
-	struct crd_xray_rule def;    /* used when no rule matches */
-	int format;                  /* enum crd_xray_rules_format */
+	struct crd_xray_rule def; /* used when no rule matches */
+	int format;		  /* enum crd_xray_rules_format */
 };
 
 /* What a rule is matched against; NULL or "" fields match any pattern
@@ -86,14 +86,14 @@ struct crd_xray_request {
 };
 
 struct crd_xray_config {
-	int enabled;       /* AWS_XRAY_DAEMON_ADDRESS set and usable */
-	int root_sampler;  /* the rules decide new traces (OTEL_TRACES_SAMPLER unset) */
-	char *udp_host;    /* the daemon's UDP endpoint (resolved by the sink) */
+	int enabled;	  /* AWS_XRAY_DAEMON_ADDRESS set and usable */
+	int root_sampler; /* the rules decide new traces (OTEL_TRACES_SAMPLER unset) */
+	char *udp_host;	  /* the daemon's UDP endpoint (resolved by the sink) */
 	uint16_t udp_port;
-	char *tcp_host;    /* its TCP endpoint (sampling API proxy) */
+	char *tcp_host; /* its TCP endpoint (sampling API proxy) */
 	uint16_t tcp_port;
-	char *name;        /* segment name: AWS_XRAY_TRACING_NAME or the service name */
-	char *naming;      /* CRUDDUR_XRAY_NAMING host pattern, or NULL */
+	char *name;	    /* segment name: AWS_XRAY_TRACING_NAME or the service name */
+	char *naming;	    /* CRUDDUR_XRAY_NAMING host pattern, or NULL */
 	const char *origin; /* "AWS::ECS::Container"...: detected, or NULL */
 	struct crd_xray_rules rules;
 };

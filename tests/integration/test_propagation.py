@@ -152,7 +152,10 @@ def test_curl_server_calls_downstream():
     with Ctx("test_curl_server_calls_downstream") as ctx:
         down_port, _ = _start_py(ctx, "down", ECHO_SCRIPT)
         pf = ctx.path("curlsrv.port")
-        env = ctx.env({"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:9"}, service="up")
+        # X-Ray on (for X-Amzn-Trace-Id); every request sampled, not the X-Ray
+        # default rule (1/s then 5%) that X-Ray sampling would apply.
+        env = ctx.env({"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:9",
+                       "OTEL_TRACES_SAMPLER": "parentbased_always_on"}, service="up")
         up = ctx.start([CURLSRV, "--port", "0", "--portfile", pf, "--downstream",
                         "http://127.0.0.1:%d/echo?token=s3cr3t&page=2" % down_port], env=env,
                        name="curlsrv")
