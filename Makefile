@@ -90,3 +90,45 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# Benchmark (scripts/bench.py; about 4 minutes on 2 cores).
+BENCH_BIN := $(BUILD)/bench/hookpath $(BUILD)/bench/otlp_count $(BUILD)/bench/malloc_count.so
+.PHONY: bench
+bench: $(LIB) $(BENCH_BIN)
+	$(PYTHON) scripts/bench.py
+
+$(BUILD)/bench/hookpath: tests/bench/hookpath.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fvisibility=default $< $(CORE_OBJ) -o $@ $(LDLIBS_LIB)
+
+$(BUILD)/bench/otlp_count: tests/bench/otlp_count.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@
+
+$(BUILD)/bench/malloc_count.so: tests/bench/malloc_count.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared $< -o $@
+
+# Rollbar crash tests (tests/crash/): programs that crash on purpose, a C++
+# program that throws, and a preload library with an earlier SIGSEGV handler.
+CXX ?= c++
+CRASH_BIN := $(BUILD)/crash/crashme $(BUILD)/crash/crashsrv $(BUILD)/crash/excpp \
+	$(BUILD)/crash/prehandler.so
+.PHONY: crash-progs
+crash-progs: $(CRASH_BIN)
+test-integration: $(CRASH_BIN)
+
+$(BUILD)/crash/%: tests/crash/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CRASH   $@")
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread $< -o $@
+
+$(BUILD)/crash/excpp: tests/crash/excpp.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CRASH   $@")
+	$(Q)$(CXX) -std=c++17 -O1 -g -Wall -Wextra -Werror $< -o $@
+
+$(BUILD)/crash/prehandler.so: tests/crash/prehandler.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CRASH   $@")
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared $< -o $@

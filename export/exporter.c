@@ -16,6 +16,7 @@
 #include "../preload/init.h"
 #include "../preload/log.h"
 #include "../preload/rec.h"
+#include "../preload/rollbar.h"
 #include "../preload/xray.h"
 #include "queue.h"
 #include "resource.h"
@@ -77,6 +78,8 @@ static int setup(void)
 	if (crd_cfg.console_enabled && (s = crd_console_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	if (crd_xray_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_xray_sink_new()))
+		ex.sinks[ex.nsinks++] = s;
+	if (crd_rb_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_rollbar_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	return 0;
 }

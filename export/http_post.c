@@ -59,6 +59,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 							     : secs) * 1000L;
 		}
 	}
+	/* Rollbar's 429 says how long to pause (api/1/item rate limits). */
+	if (len > 31 && !strncasecmp(p, "X-Rate-Limit-Remaining-Seconds:", 31)) {
+		char *end;
+		size_t k = len - 31 < sizeof(v) - 1 ? len - 31 : sizeof(v) - 1;
+		memcpy(v, p + 31, k);
+		v[k] = 0;
+		long secs = strtol(v, &end, 10);
+		if (end != v && secs >= 0)
+			c->rate_limit_remaining_s = secs;
+	}
 	return len;
 }
 
@@ -161,6 +171,7 @@ int crd_http_post(struct crd_http_client *c, const char *url, struct curl_slist 
 		}
 		c->status = 0;
 		c->retry_after_ms = -1;
+		c->rate_limit_remaining_s = -1;
 		c->body_len = 0;
 		c->body[0] = 0;
 		crd_curl.easy_setopt(h, CURLOPT_URL, url);

@@ -29,6 +29,7 @@ struct crd_http_client {
 	/* Results of the last attempt. */
 	long status;
 	long retry_after_ms; /* -1 when absent */
+	long rate_limit_remaining_s; /* X-Rate-Limit-Remaining-Seconds (Rollbar 429), -1 when absent */
 	char body[CRD_POST_BODY_KEEP + 1];
 	size_t body_len;
 	uint64_t last_warn_ns;

@@ -42,5 +42,6 @@ struct crd_sink *crd_otlp_sink_new(void);
 struct crd_sink *crd_file_sink_new(void);
 struct crd_sink *crd_console_sink_new(void);
 struct crd_sink *crd_xray_sink_new(void); /* AWS X-Ray daemon (UDP), export/xray.c */
+struct crd_sink *crd_rollbar_sink_new(void); /* Rollbar items: 5xx, spooled crashes (export/rollbar.c) */
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rollbar.h"
 #include "xray.h"
 
 struct crd_config crd_cfg;
@@ -449,4 +450,5 @@ void crd_config_load(void)
 	load_resource();
 	load_exporters();
 	crd_xray_config_load(); /* X-Ray settings and sampling rules (xray.c) */
+	crd_rollbar_config_load(); /* Rollbar settings (rollbar.c) */
 }

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include "crash.h"
 #include "pool.h"
 #include "rec.h"
 
@@ -60,6 +61,7 @@ static struct ctx_slot *slot_of_thread(void)
 		return NULL;
 	}
 	my_slot = s;
+	crd_crash_thread_start(); /* first request of the thread: alternate signal stack */
 	return s;
 }
 

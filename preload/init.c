@@ -15,6 +15,7 @@
 #include "../export/queue.h"
 #include "config.h"
 #include "conn.h"
+#include "crash.h"
 #include "guard.h"
 #include "ids.h"
 #include "log.h"
@@ -60,6 +61,7 @@ __attribute__((constructor)) static void crd_init(void)
 		return;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	crd_crash_init(); /* Rollbar crash reports: signal handlers (crash.c) */
 	crd_pid = getpid();
 	crd_active = 1;
 	crd_debug("%s %s loaded in %s (pid %d)", CRD_NAME, CRD_VERSION,
