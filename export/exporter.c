@@ -173,8 +173,14 @@ static void *run(void *arg)
 		deadline = want != ex.flush_done
 				   ? __atomic_load_n(&ex.flush_deadline, __ATOMIC_ACQUIRE)
 				   : crd_mono_ns() + (uint64_t)crd_cfg.export_timeout_ms * 1000000u;
-		while (export_batch(deadline))
-			;
+		/* Full batches while the queue holds them; a remainder goes
+		 * now only when a flush asks or the schedule delay ran out
+		 * (woken by the timeout, not by a full batch). Draining every
+		 * trickle sent small POSTs under load. */
+		do
+			export_batch(deadline);
+		while (crd_queue_len() >= (uint32_t)crd_cfg.max_batch ||
+		       (want != ex.flush_done && crd_queue_len()));
 		report_drops();
 		if (want != ex.flush_done) {
 			pthread_mutex_lock(&ex.mu);
