@@ -51,26 +51,26 @@ CRD_HOOK int execveat(int dirfd, const char *path, char *const argv[], char *con
 	return CRD_REAL(execveat)(dirfd, path, argv, envp, flags);
 }
 
-/* Count the NULL-terminated variadic list after arg0 (execl family). */
-#define COUNT_ARGS(arg0, n)                                                                        \
-	do {                                                                                       \
-		va_list ap_;                                                                       \
-		va_start(ap_, arg0);                                                               \
-		for (n = 1; va_arg(ap_, char *); n++)                                              \
-			;                                                                          \
-		va_end(ap_);                                                                       \
-	} while (0)
+/* The execl family: the NULL-terminated variadic list after arg0 becomes
+ * an argv on the caller's stack (exec must not allocate: it may run in a
+ * vfork child). ARGV_FROM_VA declares `argv` and leaves `ap` just past
+ * the NULL (execle's envp follows it). */
+#define ARGV_FROM_VA(arg0)                                                                         \
+	size_t n_ = 1;                                                                             \
+	va_list ap;                                                                                \
+	va_start(ap, arg0);                                                                        \
+	while (va_arg(ap, char *))                                                                 \
+		n_++;                                                                              \
+	va_end(ap);                                                                                \
+	char *argv[n_ + 1];                                                                        \
+	argv[0] = (char *)arg0;                                                                    \
+	va_start(ap, arg0);                                                                        \
+	for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
+		argv[i_] = va_arg(ap, char *)
 
 CRD_HOOK int execl(const char *path, const char *arg0, ...)
 {
-	size_t n;
-	COUNT_ARGS(arg0, n);
-	char *argv[n + 1];
-	va_list ap;
-	argv[0] = (char *)arg0;
-	va_start(ap, arg0);
-	for (size_t i = 1; i <= n; i++)
-		argv[i] = va_arg(ap, char *);
+	ARGV_FROM_VA(arg0);
 	va_end(ap);
 	crd_before_exec();
 	return CRD_REAL(execv)(path, argv);
@@ -78,14 +78,7 @@ CRD_HOOK int execl(const char *path, const char *arg0, ...)
 
 CRD_HOOK int execlp(const char *file, const char *arg0, ...)
 {
-	size_t n;
-	COUNT_ARGS(arg0, n);
-	char *argv[n + 1];
-	va_list ap;
-	argv[0] = (char *)arg0;
-	va_start(ap, arg0);
-	for (size_t i = 1; i <= n; i++)
-		argv[i] = va_arg(ap, char *);
+	ARGV_FROM_VA(arg0);
 	va_end(ap);
 	crd_before_exec();
 	return CRD_REAL(execvp)(file, argv);
@@ -93,16 +86,8 @@ CRD_HOOK int execlp(const char *file, const char *arg0, ...)
 
 CRD_HOOK int execle(const char *path, const char *arg0, ...)
 {
-	size_t n;
-	COUNT_ARGS(arg0, n);
-	char *argv[n + 1];
-	char *const *envp;
-	va_list ap;
-	argv[0] = (char *)arg0;
-	va_start(ap, arg0);
-	for (size_t i = 1; i <= n; i++)
-		argv[i] = va_arg(ap, char *);
-	envp = va_arg(ap, char *const *);
+	ARGV_FROM_VA(arg0);
+	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	crd_before_exec();
 	return CRD_REAL(execve)(path, argv, envp);
