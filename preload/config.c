@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "cloudwatch.h"
 #include "rollbar.h"
 #include "xray.h"
 
@@ -34,13 +35,13 @@ struct crd_config crd_cfg;
 #define CRD_MAX_MS (24L * 3600 * 1000)
 #define CRD_MAX_QUEUE_CAP (1L << 20)
 
-static const char *env(const char *name)
+const char *crd_env(const char *name)
 {
 	const char *v = getenv(name);
 	return (v && *v) ? v : NULL;
 }
 
-static char *xstrdup(const char *s)
+char *crd_xstrdup(const char *s)
 {
 	char *d = strdup(s ? s : "");
 	if (!d)
@@ -111,7 +112,7 @@ static char *trim(char *s)
 
 int crd_parse_kv_list(const char *s, struct crd_kv *kv, size_t max, size_t *n)
 {
-	char *copy = xstrdup(s), *save = NULL, *item;
+	char *copy = crd_xstrdup(s), *save = NULL, *item;
 	int rc = 0;
 
 	*n = 0;
@@ -128,8 +129,8 @@ int crd_parse_kv_list(const char *s, struct crd_kv *kv, size_t max, size_t *n)
 			rc = -EINVAL;
 			continue;
 		}
-		kv[*n].key = xstrdup(k);
-		kv[*n].value = xstrdup(v);
+		kv[*n].key = crd_xstrdup(k);
+		kv[*n].value = crd_xstrdup(v);
 		(*n)++;
 	}
 	free(copy);
@@ -139,7 +140,7 @@ int crd_parse_kv_list(const char *s, struct crd_kv *kv, size_t max, size_t *n)
 /* A number setting: default on absence, default plus one warning on junk. */
 static int num_setting(const char *name, long def, long max)
 {
-	const char *v = env(name);
+	const char *v = crd_env(name);
 	long out;
 
 	if (!v)
@@ -154,8 +155,8 @@ static int num_setting(const char *name, long def, long max)
 /* The signal-specific variable wins over the generic one (OTLP spec). */
 static const char *otlp_env(const char *traces_name, const char *name)
 {
-	const char *v = env(traces_name);
-	return v ? v : env(name);
+	const char *v = crd_env(traces_name);
+	return v ? v : crd_env(name);
 }
 
 static int has_header(const char *name)
@@ -169,8 +170,8 @@ static int has_header(const char *name)
 static void add_header(const char *k, const char *v)
 {
 	if (crd_cfg.otlp_nheaders < CRD_MAX_HEADERS && !has_header(k)) {
-		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].key = xstrdup(k);
-		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].value = xstrdup(v);
+		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].key = crd_xstrdup(k);
+		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].value = crd_xstrdup(v);
 		crd_cfg.otlp_nheaders++;
 	}
 }
@@ -183,7 +184,7 @@ static void load_headers(void)
 	for (size_t i = 0; i < 2; i++) {
 		struct crd_kv kv[CRD_MAX_HEADERS];
 		size_t n = 0;
-		const char *v = env(names[i]);
+		const char *v = crd_env(names[i]);
 		if (!v)
 			continue;
 		if (crd_parse_kv_list(v, kv, CRD_MAX_HEADERS, &n) < 0)
@@ -196,10 +197,10 @@ static void load_headers(void)
 			free(kv[j].value);
 		}
 	}
-	if (env("HONEYCOMB_API_KEY"))
-		add_header("x-honeycomb-team", env("HONEYCOMB_API_KEY"));
-	if (env("HONEYCOMB_DATASET"))
-		add_header("x-honeycomb-dataset", env("HONEYCOMB_DATASET"));
+	if (crd_env("HONEYCOMB_API_KEY"))
+		add_header("x-honeycomb-team", crd_env("HONEYCOMB_API_KEY"));
+	if (crd_env("HONEYCOMB_DATASET"))
+		add_header("x-honeycomb-dataset", crd_env("HONEYCOMB_DATASET"));
 }
 
 static int valid_url(const char *u)
@@ -209,16 +210,16 @@ static int valid_url(const char *u)
 
 static void load_otlp(void)
 {
-	const char *traces = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-	const char *base = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+	const char *traces = crd_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	const char *base = crd_env("OTEL_EXPORTER_OTLP_ENDPOINT");
 	const char *v;
 
 	if (traces) {
-		crd_cfg.otlp_traces_url = xstrdup(traces);
+		crd_cfg.otlp_traces_url = crd_xstrdup(traces);
 	} else {
 		/* The base URL gets "v1/traces" appended with exactly one '/'. */
 		if (!base)
-			base = env("HONEYCOMB_API_KEY") ? CRD_HONEYCOMB_ENDPOINT
+			base = crd_env("HONEYCOMB_API_KEY") ? CRD_HONEYCOMB_ENDPOINT
 							: CRD_DEF_OTLP_ENDPOINT;
 		size_t n = strlen(base);
 		char *u = malloc(n + sizeof("/v1/traces"));
@@ -253,28 +254,28 @@ static void load_otlp(void)
 			 "sending uncompressed",
 			 v);
 
-	crd_cfg.otlp_timeout_ms = num_setting(env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+	crd_cfg.otlp_timeout_ms = num_setting(crd_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
 						      ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
 						      : "OTEL_EXPORTER_OTLP_TIMEOUT",
 					      CRD_DEF_OTLP_TIMEOUT_MS, CRD_MAX_MS);
 	v = otlp_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
-	crd_cfg.otlp_ca_file = v ? xstrdup(v) : NULL;
+	crd_cfg.otlp_ca_file = v ? crd_xstrdup(v) : NULL;
 	load_headers();
 }
 
 static void load_exporters(void)
 {
-	const char *v = env("OTEL_TRACES_EXPORTER");
+	const char *v = crd_env("OTEL_TRACES_EXPORTER");
 
 	if (!v) {
 		/* Nothing said: OTLP when an endpoint is configured, else the
 		 * embedded default, a local JSONL file. */
-		crd_cfg.otlp_enabled = env("OTEL_EXPORTER_OTLP_ENDPOINT") ||
-				       env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ||
-				       env("HONEYCOMB_API_KEY");
+		crd_cfg.otlp_enabled = crd_env("OTEL_EXPORTER_OTLP_ENDPOINT") ||
+				       crd_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ||
+				       crd_env("HONEYCOMB_API_KEY");
 		crd_cfg.file_enabled = crd_cfg.file_default = !crd_cfg.otlp_enabled;
 	} else {
-		char *copy = xstrdup(v), *save = NULL, *item;
+		char *copy = crd_xstrdup(v), *save = NULL, *item;
 		for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 			item = trim(item);
 			if (!strcmp(item, "otlp"))
@@ -290,11 +291,11 @@ static void load_exporters(void)
 		}
 		free(copy);
 	}
-	if (env("CRUDDUR_FILE")) {
+	if (crd_env("CRUDDUR_FILE")) {
 		crd_cfg.file_enabled = 1;
 		crd_cfg.file_default = 0;
 	}
-	crd_cfg.file_path = xstrdup(env("CRUDDUR_FILE") ? env("CRUDDUR_FILE") : CRD_DEF_FILE);
+	crd_cfg.file_path = crd_xstrdup(crd_env("CRUDDUR_FILE") ? crd_env("CRUDDUR_FILE") : CRD_DEF_FILE);
 	if (crd_cfg.otlp_enabled)
 		load_otlp();
 }
@@ -312,7 +313,7 @@ static void load_sampler(void)
 		{"parentbased_always_off", CRD_SAMPLER_PB_ALWAYS_OFF},
 		{"parentbased_traceidratio", CRD_SAMPLER_PB_RATIO},
 	};
-	const char *v = env("OTEL_TRACES_SAMPLER"), *arg = env("OTEL_TRACES_SAMPLER_ARG");
+	const char *v = crd_env("OTEL_TRACES_SAMPLER"), *arg = crd_env("OTEL_TRACES_SAMPLER_ARG");
 	size_t i;
 
 	crd_cfg.sampler = CRD_SAMPLER_PB_ALWAYS_ON;
@@ -339,19 +340,19 @@ static void load_sampler(void)
 
 static void load_resource(void)
 {
-	const char *v = env("OTEL_RESOURCE_ATTRIBUTES");
+	const char *v = crd_env("OTEL_RESOURCE_ATTRIBUTES");
 
 	if (v && crd_parse_kv_list(v, crd_cfg.resource, CRD_MAX_RESOURCE_ATTRS,
 				   &crd_cfg.nresource) < 0)
 		crd_warn("OTEL_RESOURCE_ATTRIBUTES: entries not of the form key=value "
 			 "(percent-encoded) were ignored");
-	if (env("OTEL_SERVICE_NAME")) {
-		crd_cfg.service_name = xstrdup(env("OTEL_SERVICE_NAME"));
+	if (crd_env("OTEL_SERVICE_NAME")) {
+		crd_cfg.service_name = crd_xstrdup(crd_env("OTEL_SERVICE_NAME"));
 		return;
 	}
 	for (size_t i = 0; i < crd_cfg.nresource; i++)
 		if (!strcmp(crd_cfg.resource[i].key, "service.name")) {
-			crd_cfg.service_name = xstrdup(crd_cfg.resource[i].value);
+			crd_cfg.service_name = crd_xstrdup(crd_cfg.resource[i].value);
 			return;
 		}
 	/* The SDK default: unknown_service:<executable name>. */
@@ -372,14 +373,14 @@ static const char *const default_redact[] = {"token", "key", "secret", "password
 
 static void load_redact(void)
 {
-	const char *v = env("CRUDDUR_REDACT");
+	const char *v = crd_env("CRUDDUR_REDACT");
 	char *copy, *save = NULL, *item;
 
 	for (size_t i = 0; i < sizeof(default_redact) / sizeof(default_redact[0]); i++)
-		crd_cfg.redact[crd_cfg.nredact++] = xstrdup(default_redact[i]);
+		crd_cfg.redact[crd_cfg.nredact++] = crd_xstrdup(default_redact[i]);
 	if (!v)
 		return;
-	copy = xstrdup(v);
+	copy = crd_xstrdup(v);
 	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		item = trim(item);
 		if (!*item)
@@ -391,7 +392,7 @@ static void load_redact(void)
 		}
 		for (char *p = item; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
-		crd_cfg.redact[crd_cfg.nredact++] = xstrdup(item);
+		crd_cfg.redact[crd_cfg.nredact++] = crd_xstrdup(item);
 	}
 	free(copy);
 }
@@ -399,7 +400,7 @@ static void load_redact(void)
 static void load_log_level(void)
 {
 	static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
-	const char *v = env("CRUDDUR_LOG");
+	const char *v = crd_env("CRUDDUR_LOG");
 
 	if (!v)
 		return;
@@ -420,8 +421,8 @@ void crd_config_load(void)
 		return;
 	loaded = 1;
 	load_log_level();
-	v = env("CRUDDUR_DISABLED");
-	crd_cfg.disabled = crd_parse_bool(env("OTEL_SDK_DISABLED")) ||
+	v = crd_env("CRUDDUR_DISABLED");
+	crd_cfg.disabled = crd_parse_bool(crd_env("OTEL_SDK_DISABLED")) ||
 			   (v && (!strcmp(v, "1") || crd_parse_bool(v)));
 	if (crd_cfg.disabled)
 		return;
@@ -442,13 +443,14 @@ void crd_config_load(void)
 	crd_cfg.max_conns = num_setting("CRUDDUR_MAX_CONNS", CRD_DEF_MAX_CONNS, 1L << 22);
 	crd_cfg.exec_flush_ms = num_setting("CRUDDUR_EXEC_FLUSH_MS", CRD_DEF_EXEC_FLUSH_MS, CRD_MAX_MS);
 
-	v = env("CRUDDUR_PROPAGATE");
+	v = crd_env("CRUDDUR_PROPAGATE");
 	crd_cfg.propagate = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
-	crd_cfg.xray_propagate = env("AWS_XRAY_DAEMON_ADDRESS") != NULL;
+	crd_cfg.xray_propagate = crd_env("AWS_XRAY_DAEMON_ADDRESS") != NULL;
 	load_redact();
 	load_sampler();
 	load_resource();
 	load_exporters();
 	crd_xray_config_load(); /* X-Ray settings and sampling rules (xray.c) */
 	crd_rollbar_config_load(); /* Rollbar settings (rollbar.c) */
+	crd_cloudwatch_config_load(); /* CloudWatch Logs settings (cloudwatch.c) */
 }

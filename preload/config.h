@@ -87,6 +87,12 @@ extern struct crd_config crd_cfg;
 /* Read the environment into crd_cfg (reporting bad values). Idempotent. */
 void crd_config_load(void);
 
+/* Shared by every module's settings loader (load time only): the value
+ * of an environment variable, NULL when unset or empty; a strdup that
+ * cannot fail (it aborts at load, before the app started, on ENOMEM). */
+const char *crd_env(const char *name);
+char *crd_xstrdup(const char *s);
+
 /* Helpers shared with the tests. */
 int crd_parse_bool(const char *s);                    /* 1 only for "true" (any case) */
 int crd_parse_uint(const char *s, long max, long *out); /* 0 or -EINVAL/-ERANGE */

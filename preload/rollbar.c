@@ -12,20 +12,6 @@
 
 struct crd_rollbar_config crd_rb_cfg;
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-	return (v && *v) ? v : NULL;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		abort(); /* at load, with the app not started: nothing to save */
-	return d;
-}
-
 /* Only visible ASCII: what can go into an HTTP header or a spool line as
  * is. */
 static int visible_ascii(const char *s, size_t max)
@@ -83,7 +69,7 @@ int crd_spool_dir(char *out, size_t cap)
 
 static void load_spool_dir(void)
 {
-	const char *v = env("CRUDDUR_SPOOL_DIR");
+	const char *v = crd_env("CRUDDUR_SPOOL_DIR");
 
 	/* Room for "/crash-<time>-<pid>-<tid>.crd" and the euid suffix. */
 	if (v && (v[0] != '/' || strlen(v) > CRD_SPOOL_DIR_MAX - 96 || !printable(v, 4096))) {
@@ -98,7 +84,7 @@ static void load_spool_dir(void)
 
 void crd_rollbar_config_load(void)
 {
-	const char *token = env("ROLLBAR_ACCESS_TOKEN"), *v;
+	const char *token = crd_env("ROLLBAR_ACCESS_TOKEN"), *v;
 	long n;
 
 	/* Called once by crd_config_load(); the tests call it again. */
@@ -115,42 +101,42 @@ void crd_rollbar_config_load(void)
 			  "characters); Rollbar disabled");
 		return;
 	}
-	v = env("ROLLBAR_ENDPOINT");
+	v = crd_env("ROLLBAR_ENDPOINT");
 	if (v && !valid_url(v)) {
 		crd_error("ROLLBAR_ENDPOINT=%s: not an http:// or https:// URL; Rollbar disabled",
 			  v);
 		return;
 	}
-	crd_rb_cfg.token = xstrdup(token);
-	crd_rb_cfg.endpoint = xstrdup(v ? v : CRD_RB_DEF_ENDPOINT);
+	crd_rb_cfg.token = crd_xstrdup(token);
+	crd_rb_cfg.endpoint = crd_xstrdup(v ? v : CRD_RB_DEF_ENDPOINT);
 
-	v = env("ROLLBAR_ENVIRONMENT");
+	v = crd_env("ROLLBAR_ENVIRONMENT");
 	if (v && !printable(v, CRD_RB_ENV_MAX)) {
 		crd_warn("ROLLBAR_ENVIRONMENT: more than %d characters or control characters; "
 			 "using %s",
 			 CRD_RB_ENV_MAX, CRD_RB_DEF_ENVIRONMENT);
 		v = NULL;
 	}
-	crd_rb_cfg.environment = xstrdup(v ? v : CRD_RB_DEF_ENVIRONMENT);
+	crd_rb_cfg.environment = crd_xstrdup(v ? v : CRD_RB_DEF_ENVIRONMENT);
 
-	v = env("ROLLBAR_CODE_VERSION");
+	v = crd_env("ROLLBAR_CODE_VERSION");
 	if (v && !printable(v, CRD_RB_CODE_VERSION_MAX)) {
 		crd_warn("ROLLBAR_CODE_VERSION=%.60s: more than %d characters or control "
 			 "characters; not sent",
 			 v, CRD_RB_CODE_VERSION_MAX);
 		v = NULL;
 	}
-	crd_rb_cfg.code_version = v ? xstrdup(v) : NULL;
+	crd_rb_cfg.code_version = v ? crd_xstrdup(v) : NULL;
 
 	crd_rb_cfg.max_per_min = CRD_RB_DEF_MAX_PER_MIN;
-	v = env("CRUDDUR_ROLLBAR_MAX_PER_MIN");
+	v = crd_env("CRUDDUR_ROLLBAR_MAX_PER_MIN");
 	if (v && crd_parse_uint(v, CRD_RB_MAX_PER_MIN_CAP, &n))
 		crd_warn("CRUDDUR_ROLLBAR_MAX_PER_MIN=%s: not a whole number in 0..%d; using %d", v,
 			 CRD_RB_MAX_PER_MIN_CAP, CRD_RB_DEF_MAX_PER_MIN);
 	else if (v)
 		crd_rb_cfg.max_per_min = (int)n;
 
-	v = env("CRUDDUR_ROLLBAR_CRASH");
+	v = crd_env("CRUDDUR_ROLLBAR_CRASH");
 	crd_rb_cfg.crash_enabled = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
 	load_spool_dir();
 	crd_rb_cfg.enabled = 1;

@@ -30,20 +30,6 @@ struct crd_xray_config crd_xray_cfg;
 #define CRD_XRAY_PRIORITY_MAX	  10000
 #define CRD_XRAY_FIXED_TARGET_MAX 1000000000L
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-	return (v && *v) ? v : NULL;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-	if (!d)
-		abort(); /* at load, with the app not started: nothing to save */
-	return d;
-}
-
 /* ---- names ---- */
 
 static int name_char_ok(unsigned char c)
@@ -208,7 +194,7 @@ static int get_pattern(struct rctx *c, const char *where, const struct crd_json 
 			     crd_json_type_name(v->type));
 	if (strlen(v->str) != v->len)
 		return rfail(c, "%s: \"%s\" contains a NUL character", where, key);
-	*out = xstrdup(v->str);
+	*out = crd_xstrdup(v->str);
 	return 0;
 }
 
@@ -719,7 +705,7 @@ int crd_xray_parse_daemon(const char *s, char **udp_host, uint16_t *udp_port, ch
 		/* One address for both (SDK daemon_config.py, single form). */
 		if (parse_hostport(tok[0], len[0], udp_host, udp_port, why))
 			return -EINVAL;
-		*tcp_host = xstrdup(*udp_host);
+		*tcp_host = crd_xstrdup(*udp_host);
 		*tcp_port = *udp_port;
 		return 0;
 	}
@@ -766,7 +752,7 @@ static const char *detect_origin(void)
 {
 	char buf[64];
 
-	if (env("ECS_CONTAINER_METADATA_URI_V4") || env("ECS_CONTAINER_METADATA_URI"))
+	if (crd_env("ECS_CONTAINER_METADATA_URI_V4") || crd_env("ECS_CONTAINER_METADATA_URI"))
 		return "AWS::ECS::Container";
 	if (!access("/var/elasticbeanstalk/xray/environment.conf", F_OK))
 		return "AWS::ElasticBeanstalk::Environment";
@@ -781,32 +767,32 @@ static const char *detect_origin(void)
 
 static char *segment_name(void)
 {
-	const char *tn = env("AWS_XRAY_TRACING_NAME");
+	const char *tn = crd_env("AWS_XRAY_TRACING_NAME");
 	char buf[CRD_XRAY_NAME_MAX * 4 + 1];
 
 	if (tn) {
 		if (crd_xray_sanitize_name(buf, sizeof(buf), tn, strlen(tn)))
-			return xstrdup(buf);
+			return crd_xstrdup(buf);
 		crd_warn("AWS_XRAY_TRACING_NAME=%s: no character X-Ray accepts in a name; using "
 			 "the service name",
 			 tn);
 	}
 	if (crd_xray_sanitize_name(buf, sizeof(buf), crd_cfg.service_name,
 				   crd_cfg.service_name ? strlen(crd_cfg.service_name) : 0))
-		return xstrdup(buf);
-	return xstrdup("unknown_service");
+		return crd_xstrdup(buf);
+	return crd_xstrdup("unknown_service");
 }
 
 void crd_xray_config_load(void)
 {
 	struct crd_xray_config *x = &crd_xray_cfg;
-	const char *addr = env("AWS_XRAY_DAEMON_ADDRESS"), *why = "", *sampler, *rules;
+	const char *addr = crd_env("AWS_XRAY_DAEMON_ADDRESS"), *why = "", *sampler, *rules;
 
 	crd_xray_rules_default(&x->rules);
 	crd_cfg.xray_propagate = 0;
 	if (!addr)
 		return;
-	if (crd_parse_bool(env("AWS_XRAY_SDK_DISABLED"))) {
+	if (crd_parse_bool(crd_env("AWS_XRAY_SDK_DISABLED"))) {
 		crd_debug("X-Ray disabled by AWS_XRAY_SDK_DISABLED");
 		return;
 	}
@@ -819,12 +805,12 @@ void crd_xray_config_load(void)
 	/* Outgoing requests carry X-Amzn-Trace-Id too (conn.c, curl_span.c). */
 	crd_cfg.xray_propagate = 1;
 	x->name = segment_name();
-	if (env("CRUDDUR_XRAY_NAMING"))
-		x->naming = xstrdup(env("CRUDDUR_XRAY_NAMING"));
+	if (crd_env("CRUDDUR_XRAY_NAMING"))
+		x->naming = crd_xstrdup(crd_env("CRUDDUR_XRAY_NAMING"));
 	x->origin = detect_origin();
 
-	sampler = env("OTEL_TRACES_SAMPLER");
-	rules = env("CRUDDUR_XRAY_SAMPLING_RULES");
+	sampler = crd_env("OTEL_TRACES_SAMPLER");
+	rules = crd_env("CRUDDUR_XRAY_SAMPLING_RULES");
 	if (sampler) {
 		/* An explicit OTel sampler governs every sink. */
 		if (rules)
