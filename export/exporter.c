@@ -44,6 +44,8 @@ static struct {
 	const struct crd_span **spans;
 	struct crd_span_view *views;
 	const struct crd_span_view **view_ptrs;
+	const struct crd_span **sampled_spans; /* the sampled subset, same order */
+	const struct crd_span_view **sampled_views;
 	uint64_t dropped_reported;
 	uint64_t last_report_ns;
 } ex = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -68,7 +70,10 @@ static int setup(void)
 	ex.spans = calloc(n, sizeof(*ex.spans));
 	ex.views = calloc(n, sizeof(*ex.views));
 	ex.view_ptrs = calloc(n, sizeof(*ex.view_ptrs));
-	if (!ex.recs || !ex.spans || !ex.views || !ex.view_ptrs)
+	ex.sampled_spans = calloc(n, sizeof(*ex.sampled_spans));
+	ex.sampled_views = calloc(n, sizeof(*ex.sampled_views));
+	if (!ex.recs || !ex.spans || !ex.views || !ex.view_ptrs || !ex.sampled_spans ||
+	    !ex.sampled_views)
 		return -ENOMEM;
 	ex.nsinks = 0;
 	if (crd_cfg.otlp_enabled && (s = crd_otlp_sink_new()))
@@ -102,7 +107,8 @@ static void report_drops(void)
 static size_t export_batch(uint64_t deadline)
 {
 	size_t n = 0;
-	struct crd_batch b;
+	size_t ns = 0;
+	struct crd_batch b, bs;
 
 	__atomic_store_n(&ex.busy, 1, __ATOMIC_SEQ_CST);
 	while (n < (size_t)crd_cfg.max_batch && (ex.recs[n] = crd_queue_pop()))
@@ -115,19 +121,26 @@ static size_t export_batch(uint64_t deadline)
 		ex.spans[i] = &ex.recs[i]->span;
 		crd_span_view(ex.spans[i], &ex.views[i]);
 		ex.view_ptrs[i] = &ex.views[i];
+		if (ex.spans[i]->sampled) {
+			ex.sampled_spans[ns] = ex.spans[i];
+			ex.sampled_views[ns++] = ex.view_ptrs[i];
+		}
 	}
 	b = (struct crd_batch){.resource = &ex.res.list, .spans = ex.spans, .views = ex.view_ptrs,
 			       .n = n};
+	bs = (struct crd_batch){.resource = &ex.res.list, .spans = ex.sampled_spans,
+				.views = ex.sampled_views, .n = ns};
 	int rc = 0;
 	for (size_t i = 0; i < ex.nsinks; i++) {
-		int r = ex.sinks[i]->ops->export_spans(ex.sinks[i], &b, deadline);
+		const struct crd_batch *mine = ex.sinks[i]->ops->all_spans ? &b : &bs;
+		int r = mine->n ? ex.sinks[i]->ops->export_spans(ex.sinks[i], mine, deadline) : 0;
 		if (i == 0)
 			rc = r;
 	}
 	if (rc == 0)
-		crd_stat_add(&crd_stats.spans_exported, n);
+		crd_stat_add(&crd_stats.spans_exported, ns);
 	else
-		crd_stat_add(&crd_stats.spans_dropped, n);
+		crd_stat_add(&crd_stats.spans_dropped, ns);
 	for (size_t i = 0; i < n; i++)
 		crd_pool_put(&crd_rec_pool, ex.recs[i]);
 	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);

@@ -310,6 +310,7 @@ static const struct crd_sink_ops rollbar_ops = {
     .name = "rollbar",
     .export_spans = rollbar_export,
     .destroy = rollbar_destroy,
+    .all_spans = 1, /* every 5xx, sampled or not (pyrollbar reports them all) */
 };
 
 static int add_header(struct rollbar_sink *s, const char *line)

@@ -31,6 +31,9 @@ struct crd_sink_ops {
 	 * when the batch was dropped. */
 	int (*export_spans)(struct crd_sink *s, const struct crd_batch *b, uint64_t deadline_ns);
 	void (*destroy)(struct crd_sink *s);
+	/* 1: also sees spans the sampler dropped (error reporting must not
+	 * depend on trace sampling); 0: sampled spans only. */
+	int all_spans;
 };
 
 struct crd_sink {

@@ -28,6 +28,7 @@
 #include "inject.h"
 #include "real.h"
 #include "rec.h"
+#include "rollbar.h"
 #include "span.h"
 #include "tracectx.h"
 #include "xray.h"
@@ -255,12 +256,20 @@ static void rec_free(struct crd_rec *r)
 	crd_pool_put(&crd_rec_pool, r);
 }
 
+/* A span the sampler dropped still goes to the exporter when an error
+ * reporter wants it: Rollbar reports every server 5xx. */
+static int wanted_unsampled(const struct crd_span *s)
+{
+	return crd_rb_cfg.enabled && s->kind == CRD_KIND_SERVER && s->status >= 500 &&
+	       s->status <= 599;
+}
+
 void crd_rec_finish(struct crd_rec *r)
 {
 	crd_ctx_leave(r, &r->ctx);
 	if (!r->span.end_ns)
 		r->span.end_ns = crd_now_ns();
-	if (!r->span.sampled) {
+	if (!r->span.sampled && !wanted_unsampled(&r->span)) {
 		crd_pool_put(&crd_rec_pool, r);
 		return;
 	}

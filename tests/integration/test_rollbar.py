@@ -700,3 +700,21 @@ def test_cruddur_run_status_signals_preload_and_pid1():
                 errs.append("app as PID 1, %s: rc %d after %.1fs" % (mode, r.returncode, dt))
         if errs:
             raise AssertionError(harness.summarize(errs))
+
+
+@timeout(60)
+def test_rollbar_5xx_reported_when_trace_not_sampled():
+    """Error reporting does not depend on trace sampling: with every trace
+    dropped by the sampler, each 5xx still becomes an item, and no span
+    reaches the trace back end."""
+    with Ctx("test_rollbar_5xx_reported_when_trace_not_sampled") as ctx:
+        rx = receiver(ctx)
+        srv = ctx.start_cserver("rw", extra_env=rb_env(ctx, rx, OTEL_TRACES_SAMPLER="always_off"))
+        with Conn(srv.port) as c:
+            for path in ("/status/500", "/", "/status/503", "/status/404"):
+                c.request("GET", path)
+        items = settle(rx, 2)
+        codes = sorted(str(i["data"]["custom"]) for i in items)
+        assert len(codes) == 2, codes
+        if ctx.shim:
+            ctx.expect_no_spans()
