@@ -13,6 +13,8 @@ struct crd_curl_api crd_curl;
 /* The SONAMEs Debian's libcurl4-openssl-dev and zlib1g provide. */
 #define CRD_LIBCURL "libcurl.so.4"
 #define CRD_LIBZ "libz.so.1"
+/* openssl/crypto.h OPENSSL_INIT_NO_ATEXIT (OpenSSL >= 1.1.1b). */
+#define CRD_OPENSSL_INIT_NO_ATEXIT 0x00080000ull
 
 int crd_curl_load(void)
 {
@@ -42,6 +44,15 @@ int crd_curl_load(void)
 	SYM(slist_free_all, "curl_slist_free_all")
 	SYM(getdate, "curl_getdate")
 #undef SYM
+	/* OpenSSL (libcurl's TLS) registers an atexit cleanup when it
+	 * initialises. Ours happens on the exporter thread, possibly while
+	 * the app is already exiting: that cleanup then frees OpenSSL's locks
+	 * under our feet (a crash at exit, seen in tests). Initialise it
+	 * first without the atexit handler: its memory goes with the process. */
+	int (*ossl_init)(uint64_t, const void *);
+	*(void **)&ossl_init = dlsym(h, "OPENSSL_init_crypto");
+	if (ossl_init)
+		ossl_init(CRD_OPENSSL_INIT_NO_ATEXIT, NULL);
 	if (crd_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		crd_error("curl_global_init failed: HTTP exporters disabled");
 		return -ENOENT;

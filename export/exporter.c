@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../preload/cloudwatch.h"
 #include "../preload/config.h"
 #include "../preload/conn.h"
 #include "../preload/guard.h"
@@ -85,6 +86,8 @@ static int setup(void)
 	if (crd_xray_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_xray_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	if (crd_rb_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_rollbar_sink_new()))
+		ex.sinks[ex.nsinks++] = s;
+	if (crd_cw_cfg.enabled && ex.nsinks < CRD_MAX_SINKS && (s = crd_cloudwatch_sink_new()))
 		ex.sinks[ex.nsinks++] = s;
 	return 0;
 }

@@ -46,5 +46,6 @@ struct crd_sink *crd_file_sink_new(void);
 struct crd_sink *crd_console_sink_new(void);
 struct crd_sink *crd_xray_sink_new(void); /* AWS X-Ray daemon (UDP), export/xray.c */
 struct crd_sink *crd_rollbar_sink_new(void); /* Rollbar items: 5xx, spooled crashes (export/rollbar.c) */
+struct crd_sink *crd_cloudwatch_sink_new(void); /* CloudWatch Logs access log (export/cloudwatch.c) */
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "cloudwatch.h"
 #include "rollbar.h"
 #include "xray.h"
 
@@ -451,4 +452,5 @@ void crd_config_load(void)
 	load_exporters();
 	crd_xray_config_load(); /* X-Ray settings and sampling rules (xray.c) */
 	crd_rollbar_config_load(); /* Rollbar settings (rollbar.c) */
+	crd_cloudwatch_config_load(); /* CloudWatch Logs settings (cloudwatch.c) */
 }

@@ -28,6 +28,7 @@
 #include "inject.h"
 #include "real.h"
 #include "rec.h"
+#include "cloudwatch.h"
 #include "rollbar.h"
 #include "span.h"
 #include "tracectx.h"
@@ -256,12 +257,14 @@ static void rec_free(struct crd_rec *r)
 	crd_pool_put(&crd_rec_pool, r);
 }
 
-/* A span the sampler dropped still goes to the exporter when an error
- * reporter wants it: Rollbar reports every server 5xx. */
+/* A span the sampler dropped still goes to the exporter when a sink that
+ * must see every request wants it: Rollbar reports every server 5xx, the
+ * CloudWatch access log has a line for every server request. */
 static int wanted_unsampled(const struct crd_span *s)
 {
-	return crd_rb_cfg.enabled && s->kind == CRD_KIND_SERVER && s->status >= 500 &&
-	       s->status <= 599;
+	if (s->kind != CRD_KIND_SERVER)
+		return 0;
+	return crd_cw_cfg.enabled || (crd_rb_cfg.enabled && s->status >= 500 && s->status <= 599);
 }
 
 void crd_rec_finish(struct crd_rec *r)
