@@ -60,8 +60,10 @@ struct cw_sink {
 	int stream_ready;
 	/* Per batch. */
 	struct crd_cw_event *ev;
-	char *lines; /* CW_LINE_MAX per event */
-	size_t cap_ev;
+	char *lines; /* CW_LINE_MAX per access line */
+	size_t cap_ev, cap_acc;
+	char *stdio; /* formatted stdout/stderr lines */
+	size_t stdio_cap;
 	char *body;
 	size_t body_cap;
 	/* Last answer. */
@@ -207,8 +209,7 @@ static int call(struct cw_sink *s, const char *action, const char *body, size_t 
 			break;
 		}
 		crd_debug("CloudWatch %s: %s %ld %s; retrying in %ld ms", action,
-			  cr != CURLE_OK ? crd_curl.easy_strerror(cr) : "HTTP", s->status, type,
-			  wait);
+			  cr == CURLE_OK ? "HTTP" : crd_curl.easy_strerror(cr), s->status, type, wait);
 		sleep_ms(wait);
 	}
 	crd_curl.slist_free_all(hdrs);
@@ -266,22 +267,35 @@ static int ensure_stream(struct cw_sink *s, uint64_t deadline)
 	return CW_OK;
 }
 
-static int grow(struct cw_sink *s, size_t n)
+/* Room for n events, the first nacc of them access lines, and for the
+ * formatted stdout/stderr lines of b. */
+static int grow(struct cw_sink *s, size_t n, size_t nacc, const struct crd_batch *b)
 {
-	struct crd_cw_event *ev;
-	char *lines;
+	size_t need = 0;
 
-	if (n <= s->cap_ev)
-		return 0;
-	ev = realloc(s->ev, n * sizeof(*ev));
-	if (!ev)
-		return -ENOMEM;
-	s->ev = ev;
-	lines = realloc(s->lines, n * CW_LINE_MAX);
-	if (!lines)
-		return -ENOMEM;
-	s->lines = lines;
-	s->cap_ev = n;
+	if (n > s->cap_ev) {
+		struct crd_cw_event *ev = realloc(s->ev, n * sizeof(*ev));
+		if (!ev)
+			return -ENOMEM;
+		s->ev = ev;
+		s->cap_ev = n;
+	}
+	if (nacc > s->cap_acc) {
+		char *lines = realloc(s->lines, nacc * CW_LINE_MAX);
+		if (!lines)
+			return -ENOMEM;
+		s->lines = lines;
+		s->cap_acc = nacc;
+	}
+	for (size_t i = 0; i < b->nlines; i++)
+		need += CRD_CW_STDIO_BOUND(b->lines[i].len);
+	if (need > s->stdio_cap) {
+		char *p = realloc(s->stdio, need);
+		if (!p)
+			return -ENOMEM;
+		s->stdio = p;
+		s->stdio_cap = need;
+	}
 	return 0;
 }
 
@@ -322,14 +336,18 @@ static int put(struct cw_sink *s, const struct crd_cw_event *ev, size_t n, uint6
 static int cw_export(struct crd_sink *base, const struct crd_batch *b, uint64_t deadline)
 {
 	struct cw_sink *s = (struct cw_sink *)base;
-	size_t n = 0;
+	size_t n = 0, acc_at = 0;
 	int rc = 0;
 
-	if (grow(s, b->n))
+	if (grow(s, b->n + b->nlines, b->n, b))
 		return -ENOMEM;
 	for (size_t i = 0; i < b->n; i++) {
 		const struct crd_span *sp = b->spans[i];
-		char *line = s->lines + n * CW_LINE_MAX;
+		/* Lines packed end to end (~150 bytes each), not one
+		 * CW_LINE_MAX slot each: a slot per line touched a page per
+		 * line, 2 MiB resident for a 512-span batch (issue #7). The
+		 * room for the worst case is reserved, never touched. */
+		char *line = s->lines + acc_at;
 		ssize_t len;
 
 		if (sp->kind != CRD_KIND_SERVER)
@@ -341,6 +359,19 @@ static int cw_export(struct crd_sink *base, const struct crd_batch *b, uint64_t 
 		s->ev[n] = (struct crd_cw_event){
 		    .ts_ms = (int64_t)(t / 1000000u), .msg = line, .len = (size_t)len};
 		crd_cw_fit(&s->ev[n]);
+		acc_at += (size_t)len;
+		n++;
+	}
+	for (size_t i = 0, at = 0; i < b->nlines; i++) {
+		const struct crd_log_line *l = &b->lines[i];
+		ssize_t len = crd_cw_stdio_line(s->stdio + at, CRD_CW_STDIO_BOUND(l->len), l,
+						crd_cw_cfg.json);
+		if (len < 0)
+			continue;
+		s->ev[n] = (struct crd_cw_event){.ts_ms = l->ts_ms, .msg = s->stdio + at,
+						 .len = (size_t)len};
+		crd_cw_fit(&s->ev[n]);
+		at += (size_t)len;
 		n++;
 	}
 	crd_cw_sort(s->ev, n);
@@ -365,6 +396,7 @@ static void cw_destroy(struct crd_sink *base)
 	}
 	free(s->ev);
 	free(s->lines);
+	free(s->stdio);
 	free(s->body);
 	free(s);
 }
@@ -374,6 +406,7 @@ static const struct crd_sink_ops cw_ops = {
     .export_spans = cw_export,
     .destroy = cw_destroy,
     .all_spans = 1, /* an access log has every request, sampled or not */
+    .logs = 1,      /* and the app's stdout/stderr lines (CRUDDUR_CAPTURE_STDIO) */
 };
 
 struct crd_sink *crd_cloudwatch_sink_new(void)
@@ -386,10 +419,6 @@ struct crd_sink *crd_cloudwatch_sink_new(void)
 	if (!s)
 		return NULL;
 	s->base.ops = &cw_ops;
-	if (crd_curl_load() || !(s->h = crd_curl.easy_init())) {
-		free(s);
-		return NULL;
-	}
 	/* The endpoint with "/" as the path when it has none. */
 	path = strchr(strstr(u, "://") + 3, '/');
 	snprintf(s->url, sizeof(s->url), "%.2090s%s", u, path ? "" : "/");
@@ -424,11 +453,19 @@ struct crd_sink *crd_cloudwatch_sink_new(void)
 		}
 		snprintf(s->token_hdr, n, "X-Amz-Security-Token: %s", crd_cw_cfg.session_token);
 	}
+	if (crd_curl_load() || !(s->h = crd_curl.easy_init())) {
+		cw_destroy(&s->base);
+		return NULL;
+	}
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:logs", crd_cw_cfg.region);
 	crd_curl.easy_setopt(s->h, CURLOPT_AWS_SIGV4, s->sigv4);
 	crd_curl.easy_setopt(s->h, CURLOPT_USERNAME, crd_cw_cfg.access_key);
 	crd_curl.easy_setopt(s->h, CURLOPT_PASSWORD, crd_cw_cfg.secret_key);
 	crd_curl.easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
+	/* Certificates are always verified (issue #8): libcurl's default,
+	 * stated so that no later change can drop it. */
+	crd_curl.easy_setopt(s->h, CURLOPT_SSL_VERIFYPEER, 1L);
+	crd_curl.easy_setopt(s->h, CURLOPT_SSL_VERIFYHOST, 2L);
 	crd_curl.easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_body);
 	crd_curl.easy_setopt(s->h, CURLOPT_WRITEDATA, s);
 	crd_curl.easy_setopt(s->h, CURLOPT_USERAGENT, CRD_NAME "/" CRD_VERSION);

@@ -3,12 +3,43 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "../preload/log.h"
 
-struct crd_curl_api crd_curl;
+/* Header lists are built before (and often without) libcurl: plain
+ * http:// endpoints never load it (http_plain.h). Same layout and
+ * allocator (malloc/free, libcurl's defaults), so libcurl takes them too. */
+static struct curl_slist *slist_append(struct curl_slist *list, const char *s)
+{
+	struct curl_slist *n = malloc(sizeof(*n)), *t;
+
+	if (!n || !(n->data = strdup(s))) {
+		free(n);
+		return NULL;
+	}
+	n->next = NULL;
+	if (!list)
+		return n;
+	for (t = list; t->next; t = t->next)
+		;
+	t->next = n;
+	return list;
+}
+
+static void slist_free_all(struct curl_slist *list)
+{
+	while (list) {
+		struct curl_slist *next = list->next;
+		free(list->data);
+		free(list);
+		list = next;
+	}
+}
+
+struct crd_curl_api crd_curl = {.slist_append = slist_append, .slist_free_all = slist_free_all};
 
 /* The SONAMEs Debian's libcurl4-openssl-dev and zlib1g provide. */
 #define CRD_LIBCURL "libcurl.so.4"
@@ -23,9 +54,12 @@ int crd_curl_load(void)
 
 	if (state)
 		return state > 0 ? 0 : -ENOENT;
-	state = -1;
+	/* state stays 0 while loading: a fork child copied from the middle
+	 * of it (the app forks while our exporter thread starts) loads
+	 * again instead of finding "failed" and silently dropping its spans. */
 	h = dlopen(CRD_LIBCURL, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
+		state = -1;
 		crd_error("cannot load %s (%s): HTTP exporters disabled; install libcurl4",
 			  CRD_LIBCURL, dlerror());
 		return -ENOENT;
@@ -40,8 +74,6 @@ int crd_curl_load(void)
 	SYM(easy_getinfo, "curl_easy_getinfo")
 	SYM(easy_cleanup, "curl_easy_cleanup")
 	SYM(easy_strerror, "curl_easy_strerror")
-	SYM(slist_append, "curl_slist_append")
-	SYM(slist_free_all, "curl_slist_free_all")
 	SYM(getdate, "curl_getdate")
 #undef SYM
 	/* OpenSSL (libcurl's TLS) registers an atexit cleanup when it
@@ -54,12 +86,14 @@ int crd_curl_load(void)
 	if (ossl_init)
 		ossl_init(CRD_OPENSSL_INIT_NO_ATEXIT, NULL);
 	if (crd_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		state = -1;
 		crd_error("curl_global_init failed: HTTP exporters disabled");
 		return -ENOENT;
 	}
 	state = 1;
 	return 0;
 missing:
+	state = -1;
 	crd_error("%s lacks a needed function: HTTP exporters disabled", CRD_LIBCURL);
 	return -ENOENT;
 }
@@ -77,10 +111,10 @@ static int zlib_load(void)
 
 	if (z.state)
 		return z.state > 0 ? 0 : -ENOENT;
-	z.state = -1;
-	h = dlopen(CRD_LIBZ, RTLD_NOW | RTLD_LOCAL);
+	h = dlopen(CRD_LIBZ, RTLD_NOW | RTLD_LOCAL); /* z.state stays 0 meanwhile: see above */
 	if (!h || !(*(void **)&z.init2 = dlsym(h, "deflateInit2_")) ||
 	    !(*(void **)&z.deflate = dlsym(h, "deflate")) || !(*(void **)&z.end = dlsym(h, "deflateEnd"))) {
+		z.state = -1;
 		crd_error("cannot load %s: gzip compression disabled", CRD_LIBZ);
 		return -ENOENT;
 	}

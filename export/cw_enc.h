@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "../preload/span.h"
+#include "lines.h"
 
 /* PutLogEvents limits (CloudWatch Logs API reference, PutLogEvents;
  * docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html):
@@ -59,5 +60,14 @@ size_t crd_cw_body_bound(const char *group, const char *stream, const struct crd
  * when json). Returns its length or -ENOSPC. */
 ssize_t crd_cw_access_line(char *out, size_t cap, const struct crd_span *sp,
 			   const struct crd_span_view *v, int json);
+
+/* One event for a captured stdout/stderr line. Text: the line as written
+ * (plus CRD_CW_TRUNC_MARKER when bytes of it were not captured), then
+ * " trace_id=<32 hex> span_id=<16 hex>" when the writing thread was
+ * serving a request. JSON: {"timestamp", "stream" ("stdout"/"stderr"),
+ * "message", "trace_id", "span_id" (null without a request)}. Returns the
+ * length or -ENOSPC; CRD_CW_STDIO_BOUND(len) bytes are always enough. */
+#define CRD_CW_STDIO_BOUND(len) ((len) * 6 + 224)
+ssize_t crd_cw_stdio_line(char *out, size_t cap, const struct crd_log_line *l, int json);
 
 #endif

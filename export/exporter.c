@@ -18,10 +18,13 @@
 #include "../preload/log.h"
 #include "../preload/rec.h"
 #include "../preload/rollbar.h"
+#include "../preload/stdcap.h"
 #include "../preload/xray.h"
+#include "lines.h"
 #include "queue.h"
 #include "resource.h"
 #include "sink.h"
+#include "spanship.h"
 
 /* How often a growing drop count is reported, at most (seconds). */
 #define CRD_DROP_REPORT_S 10
@@ -36,6 +39,8 @@ static struct {
 	uint64_t flush_done;     /* under mu: flush requests completed */
 	uint64_t flush_deadline; /* atomic: monotonic ns of the newest request */
 	int busy;                /* atomic: a batch is out of the queue */
+	size_t held;             /* atomic: span records in ex.recs not yet given back */
+	int ship_pending;        /* atomic: the spool was not looked at yet */
 
 	/* Exporter-thread-only state. */
 	struct crd_sink *sinks[CRD_MAX_SINKS];
@@ -49,6 +54,7 @@ static struct {
 	const struct crd_span_view **sampled_views;
 	uint64_t dropped_reported;
 	uint64_t last_report_ns;
+	uint64_t export_dropped; /* of crd_stats.spans_dropped: failed exports */
 } ex = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void cond_init(void)
@@ -92,9 +98,12 @@ static int setup(void)
 	return 0;
 }
 
+/* Spans lost before export (queue full, pool empty). A failed export is
+ * not counted here: its sink said so already, in its own rate-limited
+ * message, and a 400 must give exactly one line, not two. */
 static void report_drops(void)
 {
-	uint64_t d = __atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED);
+	uint64_t d = __atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED) - ex.export_dropped;
 	uint64_t now = crd_mono_ns();
 
 	if (d == ex.dropped_reported || now - ex.last_report_ns < CRD_DROP_REPORT_S * 1000000000ull)
@@ -106,49 +115,107 @@ static void report_drops(void)
 	ex.last_report_ns = now;
 }
 
-/* Export up to one batch; returns how many records it took. */
-static size_t export_batch(uint64_t deadline)
+/* Captured stdout/stderr bytes that found no record or queue slot. */
+static void report_log_drops(void)
 {
-	size_t n = 0;
-	size_t ns = 0;
+	static uint64_t reported, last_ns;
+	uint64_t d = __atomic_load_n(&crd_stats.log_bytes_dropped, __ATOMIC_RELAXED);
+	uint64_t now = crd_mono_ns();
+
+	if (d == reported || (last_ns && now - last_ns < CRD_DROP_REPORT_S * 1000000000ull))
+		return;
+	crd_warn("%llu bytes of stdout/stderr not shipped to CloudWatch (queue full or "
+		 "a write over %d KiB); the app's output itself is intact",
+		 (unsigned long long)(d - reported), CRD_STDCAP_MAX_RECS * CRD_LOG_CHUNK / 1024);
+	reported = d;
+	last_ns = now;
+}
+
+/* Export up to one batch; returns how many records it took. Captured
+ * stdout/stderr records become lines (export/lines.c); partial lines all
+ * go out when flushing. */
+static size_t export_batch(uint64_t deadline, int flushing)
+{
+	size_t n = 0, ns = 0, taken = 0, nlines;
+	const struct crd_log_line *lines;
 	struct crd_batch b, bs;
+	struct crd_rec *r;
 
 	__atomic_store_n(&ex.busy, 1, __ATOMIC_SEQ_CST);
-	while (n < (size_t)crd_cfg.max_batch && (ex.recs[n] = crd_queue_pop()))
-		n++;
-	if (!n) {
-		__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
-		return 0;
+	while (taken < (size_t)crd_cfg.max_batch && (r = crd_queue_pop())) {
+		taken++;
+		if (r->type == CRD_REC_LOG) {
+			crd_lines_feed(&r->log);
+			crd_pool_put(&crd_rec_pool, r);
+			continue;
+		}
+		ex.recs[n++] = r;
+		/* Published per record: a crash now spools what we hold
+		 * (preload/spanspool.c). */
+		__atomic_store_n(&ex.held, n, __ATOMIC_RELEASE);
 	}
+	nlines = crd_lines_take(crd_now_ns(), flushing, &lines);
+	if (!n && !nlines) {
+		__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
+		return taken;
+	}
+	/* Views packed end to end (crd_span_view_pack): ex.views has room
+	 * for n full ones, but only what they use is ever touched. */
+	char *vat = (char *)ex.views;
 	for (size_t i = 0; i < n; i++) {
+		struct crd_span_view *v = (struct crd_span_view *)(void *)vat;
 		ex.spans[i] = &ex.recs[i]->span;
-		crd_span_view(ex.spans[i], &ex.views[i]);
-		ex.view_ptrs[i] = &ex.views[i];
+		crd_span_view(ex.spans[i], v);
+		vat += crd_span_view_pack(v);
+		ex.view_ptrs[i] = v;
 		if (ex.spans[i]->sampled) {
 			ex.sampled_spans[ns] = ex.spans[i];
 			ex.sampled_views[ns++] = ex.view_ptrs[i];
 		}
 	}
 	b = (struct crd_batch){.resource = &ex.res.list, .spans = ex.spans, .views = ex.view_ptrs,
-			       .n = n};
+			       .n = n, .lines = lines, .nlines = nlines};
 	bs = (struct crd_batch){.resource = &ex.res.list, .spans = ex.sampled_spans,
-				.views = ex.sampled_views, .n = ns};
+				.views = ex.sampled_views, .n = ns, .lines = lines, .nlines = nlines};
 	int rc = 0;
 	for (size_t i = 0; i < ex.nsinks; i++) {
-		const struct crd_batch *mine = ex.sinks[i]->ops->all_spans ? &b : &bs;
-		int r = mine->n ? ex.sinks[i]->ops->export_spans(ex.sinks[i], mine, deadline) : 0;
+		const struct crd_sink_ops *ops = ex.sinks[i]->ops;
+		const struct crd_batch *mine = ops->all_spans ? &b : &bs;
+		int rs = mine->n || (ops->logs && nlines)
+				 ? ops->export_spans(ex.sinks[i], mine, deadline)
+				 : 0;
 		if (i == 0)
-			rc = r;
+			rc = rs;
 	}
-	if (rc == 0)
+	crd_lines_clear();
+	if (rc == 0) {
 		crd_stat_add(&crd_stats.spans_exported, ns);
-	else
+	} else {
 		crd_stat_add(&crd_stats.spans_dropped, ns);
+		ex.export_dropped += ns;
+	}
+	__atomic_store_n(&ex.held, 0, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < n; i++)
 		crd_pool_put(&crd_rec_pool, ex.recs[i]);
 	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
-	return n;
+	return taken;
 }
+
+size_t crd_exporter_held(struct crd_rec *const **recs)
+{
+	*recs = ex.recs;
+	return ex.recs ? __atomic_load_n(&ex.held, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* Spooled spans fill the queue faster than a schedule: export as we go. */
+static void drain_for_spool(uint64_t deadline)
+{
+	while (crd_queue_len())
+		export_batch(deadline, 1);
+}
+
+/* atexit_flush is registered once per process (a fork child inherits it). */
+static int atexit_registered;
 
 static void atexit_flush(void)
 {
@@ -157,29 +224,27 @@ static void atexit_flush(void)
 
 static void *run(void *arg)
 {
-	static int atexit_registered;
-
 	(void)arg;
 	crd_guard = 1; /* our I/O is never instrumented */
 	if (setup()) {
 		crd_error("out of memory starting the exporter; spans will be dropped");
 		return NULL;
 	}
-	/* Registered after the sinks initialised libcurl (and OpenSSL, which
-	 * cleans up in its own atexit handler): handlers run last-in
-	 * first-out, so our flush runs while TLS still works. */
-	if (!atexit_registered) {
-		atexit_registered = 1;
-		atexit(atexit_flush);
-	}
+	/* Spans crashed processes of our service spooled (spanspool.h). */
+	crd_spanship_run(crd_mono_ns() + (uint64_t)crd_cfg.export_timeout_ms * 1000000u,
+			 drain_for_spool);
+	__atomic_store_n(&ex.ship_pending, 0, __ATOMIC_RELEASE);
 	for (;;) {
 		uint64_t want, deadline;
+		/* Before reading flush_req: a flush asked after this point
+		 * moves the futex, so the wait below cannot miss its kick. */
+		uint32_t token = crd_queue_wait_token();
 
 		pthread_mutex_lock(&ex.mu);
 		want = ex.flush_req;
 		pthread_mutex_unlock(&ex.mu);
 		if (want == ex.flush_done && crd_queue_len() < (uint32_t)crd_cfg.max_batch)
-			crd_queue_wait(crd_cfg.schedule_delay_ms);
+			crd_queue_wait(crd_cfg.schedule_delay_ms, token);
 
 		pthread_mutex_lock(&ex.mu);
 		want = ex.flush_req;
@@ -194,10 +259,11 @@ static void *run(void *arg)
 		 * (woken by the timeout, not by a full batch). Draining every
 		 * trickle sent small POSTs under load. */
 		do
-			export_batch(deadline);
+			export_batch(deadline, want != ex.flush_done);
 		while (crd_queue_len() >= (uint32_t)crd_cfg.max_batch ||
 		       (want != ex.flush_done && crd_queue_len()));
 		report_drops();
+		report_log_drops();
 		if (want != ex.flush_done) {
 			pthread_mutex_lock(&ex.mu);
 			ex.flush_done = want;
@@ -221,6 +287,9 @@ void crd_exporter_ensure(void)
 					 __ATOMIC_ACQUIRE))
 		return;
 	cond_init();
+	/* A flush waits until the spool was looked at (cruddur-run's shipper
+	 * has nothing else to send). */
+	__atomic_store_n(&ex.ship_pending, 1, __ATOMIC_RELEASE);
 	/* The thread must never take the app's signals. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -228,9 +297,21 @@ void crd_exporter_ensure(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &attr, run, NULL)) {
 		__atomic_store_n(&ex.started, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&ex.ship_pending, 0, __ATOMIC_RELEASE);
 		crd_error("cannot start the exporter thread; spans stay queued");
 	} else {
 		pthread_setname_np(th, "cruddur-export");
+		/* Registered here, by the thread that queued the first span,
+		 * not by the exporter once its sinks are set up: an app that
+		 * exits while the exporter still starts (seen in tests) got
+		 * only the destructor's flush, after the app's OpenSSL
+		 * cleanup, and crashed in libcurl. The app's OpenSSL (shared
+		 * with ours when the app links libcurl) registered its
+		 * cleanup when it initialised, before serving; handlers run
+		 * last-in first-out, so our flush runs while TLS still
+		 * works. Ours (curl_dl.c) registers none. Once per process. */
+		if (!__atomic_exchange_n(&atexit_registered, 1, __ATOMIC_ACQ_REL))
+			atexit(atexit_flush);
 	}
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -242,7 +323,8 @@ int crd_exporter_flush(int timeout_ms)
 	struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
 	int rc = 0;
 
-	if (!crd_queue_len() && !__atomic_load_n(&ex.busy, __ATOMIC_SEQ_CST))
+	if (!crd_queue_len() && !__atomic_load_n(&ex.busy, __ATOMIC_SEQ_CST) &&
+	    !__atomic_load_n(&ex.ship_pending, __ATOMIC_ACQUIRE))
 		return 0;
 	crd_exporter_ensure();
 	if (!__atomic_load_n(&ex.started, __ATOMIC_ACQUIRE))
@@ -269,7 +351,10 @@ void crd_exporter_after_fork_child(void)
 	ex.exited = 0;
 	ex.flush_req = ex.flush_done = 0;
 	ex.busy = 0;
+	ex.held = 0;
+	ex.ship_pending = 0;
 	ex.nsinks = 0;
+	crd_lines_reset();
 }
 
 void crd_exporter_exit(void)
@@ -277,6 +362,10 @@ void crd_exporter_exit(void)
 	if (__atomic_exchange_n(&ex.exited, 1, __ATOMIC_ACQ_REL))
 		return;
 	crd_conn_finish_all();
+	/* cruddur-run's shipper (CRUDDUR_SHIP_SPOOL=1): the exporter starts
+	 * only to send what crashed processes spooled. */
+	if (crd_cfg.ship_spool)
+		crd_exporter_ensure();
 	if (crd_exporter_flush(crd_cfg.export_timeout_ms) == -ETIMEDOUT)
 		crd_warn("exit: spans not exported within OTEL_BSP_EXPORT_TIMEOUT=%d ms were dropped",
 			 crd_cfg.export_timeout_ms);

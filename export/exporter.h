@@ -8,6 +8,8 @@
 #ifndef CRD_EXPORTER_H
 #define CRD_EXPORTER_H
 
+#include <stddef.h>
+
 /* Start the thread if it is not running. Cheap when it is (one load). */
 void crd_exporter_ensure(void);
 
@@ -21,5 +23,11 @@ void crd_exporter_after_fork_child(void);
 /* Process exit: finish in-flight spans, flush within
  * OTEL_BSP_EXPORT_TIMEOUT, and stop. Idempotent. */
 void crd_exporter_exit(void);
+
+/* Crash handler: the span records the exporter has taken from the queue
+ * and not given back (their export may be under way); *recs gets the
+ * array. Async-signal-safe. */
+struct crd_rec;
+size_t crd_exporter_held(struct crd_rec *const **recs);
 
 #endif

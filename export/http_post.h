@@ -21,7 +21,8 @@
 #define CRD_POST_BODY_KEEP 256 /* bytes of an error answer kept for the log */
 
 struct crd_http_client {
-	CURL *h;
+	CURL *h;	     /* libcurl; NULL until needed when plain serves the URL */
+	struct crd_plain *plain; /* http_plain.h: plain http:// without libcurl, or NULL */
 	const char *what;    /* "OTLP", for messages */
 	char url_safe[256];  /* the URL without credentials, for messages */
 	long timeout_ms;     /* per attempt */

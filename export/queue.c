@@ -119,10 +119,14 @@ uint32_t crd_queue_len(void)
 	return e > d ? (uint32_t)(e - d) : 0;
 }
 
-void crd_queue_wait(int timeout_ms)
+uint32_t crd_queue_wait_token(void)
+{
+	return __atomic_load_n(&q.futex, __ATOMIC_ACQUIRE);
+}
+
+void crd_queue_wait(int timeout_ms, uint32_t seen)
 {
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-	uint32_t seen = __atomic_load_n(&q.futex, __ATOMIC_ACQUIRE);
 
 	__atomic_store_n(&q.waiting, 1, __ATOMIC_SEQ_CST);
 	/* Re-check after announcing we sleep: a producer that pushed before
@@ -130,6 +134,33 @@ void crd_queue_wait(int timeout_ms)
 	if (crd_queue_len() < q.wake_at)
 		syscall(SYS_futex, &q.futex, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 	__atomic_store_n(&q.waiting, 0, __ATOMIC_SEQ_CST);
+}
+
+size_t crd_queue_snapshot(void (*fn)(struct crd_rec *r, void *arg), void *arg)
+{
+	uint64_t d, e;
+	size_t n = 0;
+
+	if (!q.cells)
+		return 0;
+	d = __atomic_load_n(&q.deq, __ATOMIC_ACQUIRE);
+	e = __atomic_load_n(&q.enq, __ATOMIC_ACQUIRE);
+	/* At most one lap: positions are read once, so a queue that keeps
+	 * moving cannot keep us here. */
+	if (e - d > q.mask + 1)
+		e = d + q.mask + 1;
+	for (uint64_t pos = d; pos < e; pos++) {
+		const struct cell *c = &q.cells[pos & q.mask];
+		/* seq == pos + 1: published by its producer, not yet popped. */
+		if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != pos + 1)
+			continue;
+		uint32_t idx = __atomic_load_n(&c->idx, __ATOMIC_RELAXED);
+		if (idx >= crd_pool_high(&crd_rec_pool))
+			continue;
+		fn(crd_pool_at(&crd_rec_pool, idx), arg);
+		n++;
+	}
+	return n;
 }
 
 void crd_queue_kick(void)
@@ -144,4 +175,13 @@ void crd_queue_after_fork_child(void)
 	while ((r = crd_queue_pop()))
 		crd_pool_put(&crd_rec_pool, r);
 	q.waiting = 0;
+	/* A parent thread that was between claiming a cell and publishing it
+	 * at fork never finishes here: the ring would stay stuck at that cell
+	 * and every span of the child would wait behind it. Start the ring
+	 * afresh (the claimed record is lost, one parent's span). */
+	if (q.cells && q.enq != q.deq) {
+		for (uint64_t i = 0; i <= q.mask; i++)
+			q.cells[i].seq = i;
+		q.enq = q.deq = 0;
+	}
 }

@@ -16,6 +16,7 @@
 #ifndef CRD_QUEUE_H
 #define CRD_QUEUE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rec.h"
@@ -31,8 +32,17 @@ struct crd_rec *crd_queue_pop(void);
 uint32_t crd_queue_len(void);
 
 /* Exporter side: sleep until woken, timeout_ms passes, or the queue holds a
- * batch. Returns at once if the queue already holds a batch. */
-void crd_queue_wait(int timeout_ms);
+ * batch. Returns at once if the queue already holds a batch, or if a wake
+ * came after crd_queue_wait_token() returned token: take the token before
+ * checking whatever a wake signals (flush requests), so none is missed. */
+uint32_t crd_queue_wait_token(void);
+void crd_queue_wait(int timeout_ms, uint32_t token);
+
+/* Crash handler: call fn on every record queued now (published, not yet
+ * popped), oldest first, without taking them; returns how many. Reads
+ * only: the exporter may pop concurrently (a record can then be seen and
+ * exported too). Async-signal-safe, bounded by the queue capacity. */
+size_t crd_queue_snapshot(void (*fn)(struct crd_rec *r, void *arg), void *arg);
 
 /* Wake the exporter now (flush requests). */
 void crd_queue_kick(void);

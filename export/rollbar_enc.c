@@ -460,21 +460,32 @@ ssize_t crd_rb_encode_5xx(char *out, size_t cap, const struct crd_rb_meta *m,
 
 /* ---- crash spool files ---- */
 
-static uint64_t hexnum(const char *s, const char **end)
+/* Numbers are parsed within [s, e): the spool text is a (pointer, length)
+ * buffer, not a C string, so strtol() could read past its end. */
+static uint64_t hexnum(const char *s, const char *e)
 {
 	uint64_t v = 0;
 
-	if (s[0] == '0' && s[1] == 'x')
+	if (e - s >= 2 && s[0] == '0' && s[1] == 'x')
 		s += 2;
-	while (isxdigit((unsigned char)*s)) {
+	while (s < e && isxdigit((unsigned char)*s)) {
 		v = v << 4 | (uint64_t)(isdigit((unsigned char)*s)
 					    ? *s - '0'
 					    : (tolower((unsigned char)*s) - 'a' + 10));
 		s++;
 	}
-	if (end)
-		*end = s;
 	return v;
+}
+
+/* Optional '-', then decimal digits, within [s, e); wraps like strtoull. */
+static int64_t decnum(const char *s, const char *e)
+{
+	int neg = s < e && *s == '-';
+	uint64_t v = 0;
+
+	for (s += neg; s < e && isdigit((unsigned char)*s); s++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	return (int64_t)(neg ? 0 - v : v);
 }
 
 /* Copy the rest of the line (at most cap - 1 bytes). */
@@ -509,21 +520,23 @@ static int parse_line(struct crd_crash_report *r, const char *k, size_t kn, cons
 
 #define IS(name) (kn == sizeof(name) - 1 && !memcmp(k, name, kn))
 	if (IS("time_ns"))
-		r->time_ns = strtoull(s, NULL, 10);
+		r->time_ns = (uint64_t)decnum(s, e);
 	else if (IS("pid"))
-		r->pid = strtol(s, NULL, 10);
+		r->pid = (long)decnum(s, e);
 	else if (IS("tid"))
-		r->tid = strtol(s, NULL, 10);
+		r->tid = (long)decnum(s, e);
 	else if (IS("signal")) {
-		r->signo = (int)strtol(word(&s, e, &n), NULL, 10);
+		w = word(&s, e, &n);
+		r->signo = (int)decnum(w, w + n);
 		w = word(&s, e, &n);
 		rest(r->signame, sizeof(r->signame), w, n);
 	} else if (IS("code")) {
-		r->code = (int)strtol(word(&s, e, &n), NULL, 10);
+		w = word(&s, e, &n);
+		r->code = (int)decnum(w, w + n);
 		w = word(&s, e, &n);
 		rest(r->codename, sizeof(r->codename), w, n);
 	} else if (IS("addr"))
-		r->addr = hexnum(s, NULL);
+		r->addr = hexnum(s, e);
 	else if (IS("thread"))
 		rest(r->thread, sizeof(r->thread), s, (size_t)(e - s));
 	else if (IS("exe"))
@@ -550,9 +563,12 @@ static int parse_line(struct crd_crash_report *r, const char *k, size_t kn, cons
 		if (r->nframes == CRD_CRASH_MAX_FRAMES)
 			return 0;
 		f = &r->frames[r->nframes];
-		f->pc = hexnum(word(&s, e, &n), NULL);
-		f->module = (int)strtol(word(&s, e, &n), NULL, 10);
-		f->offset = hexnum(word(&s, e, &n), NULL);
+		w = word(&s, e, &n);
+		f->pc = hexnum(w, w + n);
+		w = word(&s, e, &n);
+		f->module = (int)decnum(w, w + n);
+		w = word(&s, e, &n);
+		f->offset = hexnum(w, w + n);
 		w = word(&s, e, &n);
 		f->kind = n ? *w : 'c';
 		r->nframes++;
@@ -561,7 +577,8 @@ static int parse_line(struct crd_crash_report *r, const char *k, size_t kn, cons
 		if (r->nmodules == CRD_CRASH_MAX_MODULES_USED)
 			return 0;
 		m = &r->modules[r->nmodules];
-		m->idx = (int)strtol(word(&s, e, &n), NULL, 10);
+		w = word(&s, e, &n);
+		m->idx = (int)decnum(w, w + n);
 		w = word(&s, e, &n);
 		rest(m->build_id, sizeof(m->build_id), w, (n == 1 && *w == '-') ? 0 : n);
 		w = word(&s, e, &n);

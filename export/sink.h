@@ -14,12 +14,17 @@
 #include <stdint.h>
 
 #include "../preload/span.h"
+#include "lines.h"
 
 struct crd_batch {
 	const struct crd_attr_list *resource;
 	const struct crd_span *const *spans;     /* records, n of them */
 	const struct crd_span_view *const *views; /* their views, same order */
 	size_t n;
+	/* The app's stdout/stderr lines (export/lines.h), for sinks with
+	 * ops->logs; sorted as written. */
+	const struct crd_log_line *lines;
+	size_t nlines;
 };
 
 struct crd_sink;
@@ -34,6 +39,9 @@ struct crd_sink_ops {
 	/* 1: also sees spans the sampler dropped (error reporting must not
 	 * depend on trace sampling); 0: sampled spans only. */
 	int all_spans;
+	/* 1: also wants the captured stdout/stderr lines (called even when
+	 * the batch has lines but no spans). */
+	int logs;
 };
 
 struct crd_sink {

@@ -142,9 +142,13 @@ static void xw_time(struct xw *w, uint64_t ns)
 
 static const struct crd_attr *vattr(const struct crd_span_view *v, const char *key)
 {
-	for (size_t i = 0; i < v->nattrs; i++)
-		if (!strcmp(v->attrs[i].key, key))
+	/* Keys are string literals, usually merged by the linker: the
+	 * pointer test hits first; the first byte spares most strcmp calls. */
+	for (size_t i = 0; i < v->nattrs; i++) {
+		const char *k = v->attrs[i].key;
+		if (k == key || (k[0] == key[0] && !strcmp(k, key)))
 			return &v->attrs[i];
+	}
 	return NULL;
 }
 
@@ -484,13 +488,41 @@ static int fits(const struct crd_xray_enc *e, const struct xw *w, size_t n)
 	return (size_t)(w->p - e->buf) + n + 2 <= e->max;
 }
 
+/* The bucket of a parent span id in the child index below. */
+static size_t id_bucket(const uint8_t *id, size_t mask)
+{
+	uint64_t k;
+
+	memcpy(&k, id, 8);
+	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
 int crd_xray_encode(struct crd_xray_enc *e, const struct crd_batch *b)
 {
-	uint8_t *used = calloc(b->n ? b->n : 1, 1);
+	/* Client spans by parent span id, each chain in batch order: finding
+	 * a segment's subsegments costs its children, not the whole batch
+	 * (scanning the batch per segment was 9k instructions per span at 512
+	 * spans, half the exporter's time). One allocation per batch. */
+	size_t nb = 1;
+	while (nb < 2 * b->n)
+		nb <<= 1;
+	size_t off = (b->n + 3) & ~(size_t)3; /* next[] aligned after used[] */
+	uint8_t *used = calloc(1, off + (b->n + nb) * sizeof(uint32_t));
+	uint32_t *next, *head; /* index + 1; 0 ends a chain */
 	int rc = 0;
 
 	if (!used)
 		return -ENOMEM;
+	next = (uint32_t *)(void *)(used + off);
+	head = next + b->n;
+	for (size_t j = b->n; j-- > 0;) {
+		const struct crd_span *c = b->spans[j];
+		if (c->kind != CRD_KIND_CLIENT)
+			continue;
+		size_t k = id_bucket(c->parent_span_id, nb - 1);
+		next[j] = head[k];
+		head[k] = (uint32_t)j + 1;
+	}
 	if (!e->tail_len)
 		build_tail(e, b->resource);
 	for (size_t i = 0; i < b->n; i++) {
@@ -507,7 +539,8 @@ int crd_xray_encode(struct crd_xray_enc *e, const struct crd_batch *b)
 			e->skipped++; /* cannot happen: a segment is bounded well below */
 			continue;
 		}
-		for (size_t j = 0; j < b->n; j++) {
+		for (uint32_t j1 = head[id_bucket(s->span_id, nb - 1)]; j1; j1 = next[j1 - 1]) {
+			size_t j = j1 - 1;
 			struct xw sw = {e->sub, e->sub + CRD_XRAY_SUB_MAX - 1, 0};
 			size_t len, lead = nsub ? 1 : sizeof(",\"subsegments\":[") - 1;
 

@@ -92,3 +92,23 @@ CRD_HOOK int execle(const char *path, const char *arg0, ...)
 	crd_before_exec();
 	return CRD_REAL(execve)(path, argv, envp);
 }
+
+/* _exit/_Exit skip atexit handlers and destructors, so a process ending
+ * this way (socketserver.ForkingMixIn and multiprocessing children end
+ * with os._exit) would lose what it queued: flush first, with the exec
+ * budget. crd_before_exit_now() does nothing in a vfork child (its _exit
+ * after a failed exec), on our own paths, or with nothing queued. glibc's
+ * internal exits (posix_spawn's child, exit() itself) do not come here. */
+CRD_HOOK void _exit(int status)
+{
+	crd_before_exit_now();
+	CRD_REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+CRD_HOOK void _Exit(int status)
+{
+	crd_before_exit_now();
+	CRD_REAL(_exit)(status); /* _Exit is _exit (C99 spelling) */
+	__builtin_unreachable();
+}

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "hook.h"
+#include "../preload/init.h"
+#include "../preload/stdcap.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -40,6 +42,18 @@ static inline void rx_flags(struct crd_conn *c, const void *buf, ssize_t n, int 
 	else
 		crd_conn_rx(c, buf, (size_t)n);
 	errno = e;
+}
+
+/* A vfork child (or any clone sharing our memory) runs in its parent's
+ * memory: the connection table there is the parent's, live, and must not
+ * change when the child closes what it inherited (Python's subprocess
+ * closes every inherited descriptor with close_range in a vfork child,
+ * which ended the parent's requests in progress). getpid() is a system
+ * call (no pid cache in glibc >= 2.25); it is made only when a followed
+ * descriptor is closed or replaced, never for other descriptors. */
+static inline int shared_memory_child(void)
+{
+	return getpid() != crd_pid;
 }
 
 static void accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len, socklen_t cap)
@@ -92,7 +106,7 @@ CRD_HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 CRD_HOOK int close(int fd)
 {
-	if (crd_conn_get(fd)) {
+	if (crd_conn_get(fd) && !shared_memory_child()) {
 		int e = errno;
 		crd_conn_fd_closing(fd);
 		errno = e;
@@ -107,10 +121,14 @@ CRD_HOOK int close_range(unsigned int first, unsigned int last, int flags)
 		return -1;
 	}
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		int e = errno;
-		for (unsigned fd = first; fd <= last && fd < crd_fdtab_size; fd++)
-			if (crd_conn_get((int)fd))
-				crd_conn_fd_closing((int)fd);
+		int e = errno, checked = 0;
+		for (unsigned fd = first; fd <= last && fd < crd_fdtab_size; fd++) {
+			if (!crd_conn_get((int)fd))
+				continue;
+			if (!checked++ && shared_memory_child())
+				break; /* one getpid() per call */
+			crd_conn_fd_closing((int)fd);
+		}
 		errno = e;
 	}
 	return CRD_REAL(close_range)(first, last, flags);
@@ -118,7 +136,7 @@ CRD_HOOK int close_range(unsigned int first, unsigned int last, int flags)
 
 static int duped(int oldfd, int r)
 {
-	if (r >= 0 && (crd_conn_get(oldfd) || crd_conn_get(r))) {
+	if (r >= 0 && (crd_conn_get(oldfd) || crd_conn_get(r)) && !shared_memory_child()) {
 		int e = errno;
 		crd_conn_fd_dup(oldfd, r);
 		errno = e;
@@ -246,6 +264,8 @@ CRD_HOOK ssize_t write(int fd, const void *buf, size_t n)
 	ssize_t r = CRD_REAL(write)(fd, buf, n);
 	if (r > 0 && (c = crd_hook_conn(fd)))
 		tx(c, buf, r);
+	else if (r > 0 && crd_stdcap_wants(fd))
+		crd_stdcap(fd, buf, (size_t)r);
 	return r;
 }
 
@@ -259,6 +279,8 @@ CRD_HOOK ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 		int e = errno;
 		crd_conn_tx_iov(c, iov, (size_t)iovcnt, (size_t)r);
 		errno = e;
+	} else if (r > 0 && crd_stdcap_wants(fd)) {
+		crd_stdcap_iov(fd, iov, (size_t)iovcnt, (size_t)r, 0);
 	}
 	return r;
 }

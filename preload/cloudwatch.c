@@ -83,8 +83,13 @@ void crd_cloudwatch_config_load(void)
 	char def[128];
 
 	clear();
-	if (!group)
+	if (!group) {
+		v = crd_env("CRUDDUR_CAPTURE_STDIO");
+		if (v && (!strcmp(v, "1") || crd_parse_bool(v)))
+			crd_warn("CRUDDUR_CAPTURE_STDIO ships stdout/stderr to CloudWatch Logs, "
+				 "but CRUDDUR_CLOUDWATCH_LOG_GROUP is not set; ignored");
 		return;
+	}
 	if (!crd_cw_valid_name(group, 1)) {
 		crd_error("CRUDDUR_CLOUDWATCH_LOG_GROUP=%.80s: not a log group name (1..%d of "
 			  "A-Za-z0-9 . - _ / #); CloudWatch disabled",
@@ -150,6 +155,13 @@ void crd_cloudwatch_config_load(void)
 		crd_cw_cfg.json = 1;
 	else if (v && strcasecmp(v, "text"))
 		crd_warn("CRUDDUR_LOG_FORMAT=%.40s: not text or json; using text", v);
+	v = crd_env("CRUDDUR_CAPTURE_STDIO");
+	if (v && (!strcmp(v, "1") || crd_parse_bool(v)))
+		crd_cw_cfg.capture_stdio = 1;
+	else if (v && strcmp(v, "0") && strcasecmp(v, "false"))
+		crd_warn("CRUDDUR_CAPTURE_STDIO=%.40s: not 1/true or 0/false; stdout and stderr "
+			 "are not captured",
+			 v);
 	crd_cw_cfg.enabled = 1;
 	/* CloudWatch counts as an exporter (as Rollbar does): the embedded
 	 * default traces file is not written. */

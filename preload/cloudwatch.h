@@ -29,6 +29,7 @@ struct crd_cloudwatch_config {
 	char *access_key;    /* AWS_ACCESS_KEY_ID */
 	char *secret_key;    /* AWS_SECRET_ACCESS_KEY: never logged */
 	char *session_token; /* AWS_SESSION_TOKEN or NULL: never logged */
+	int capture_stdio;   /* CRUDDUR_CAPTURE_STDIO=1: app stdout/stderr lines too */
 };
 
 extern struct crd_cloudwatch_config crd_cw_cfg;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdsel.h"
 #include "log.h"
 #include "cloudwatch.h"
 #include "rollbar.h"
@@ -169,6 +170,9 @@ static int has_header(const char *name)
 
 static void add_header(const char *k, const char *v)
 {
+	/* Header values are credentials more often than not (x-honeycomb-team,
+	 * api-key, Authorization): never in a log line (issue #8). */
+	crd_log_secret(v);
 	if (crd_cfg.otlp_nheaders < CRD_MAX_HEADERS && !has_header(k)) {
 		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].key = crd_xstrdup(k);
 		crd_cfg.otlp_headers[crd_cfg.otlp_nheaders].value = crd_xstrdup(v);
@@ -412,6 +416,34 @@ static void load_log_level(void)
 	crd_warn("CRUDDUR_LOG=%s: use off, error, warn, info or debug; using warn", v);
 }
 
+/* Our own credentials, registered before any message can echo them
+ * (issue #8: never in a log line, whatever goes wrong). */
+static void register_secrets(void)
+{
+	static const char *const names[] = {"HONEYCOMB_API_KEY", "ROLLBAR_ACCESS_TOKEN",
+					    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"};
+
+	static const char *const header_vars[] = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+						  "OTEL_EXPORTER_OTLP_HEADERS"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		crd_log_secret(crd_env(names[i]));
+	/* Header values, decoded as they will be sent (a message about an
+	 * earlier setting may echo one). */
+	for (size_t i = 0; i < sizeof(header_vars) / sizeof(header_vars[0]); i++) {
+		struct crd_kv kv[CRD_MAX_HEADERS];
+		size_t n = 0;
+		if (!crd_env(header_vars[i]))
+			continue;
+		crd_parse_kv_list(crd_env(header_vars[i]), kv, CRD_MAX_HEADERS, &n);
+		for (size_t j = 0; j < n; j++) {
+			crd_log_secret(kv[j].value);
+			free(kv[j].key);
+			free(kv[j].value);
+		}
+	}
+}
+
 void crd_config_load(void)
 {
 	static int loaded;
@@ -420,11 +452,16 @@ void crd_config_load(void)
 	if (loaded)
 		return;
 	loaded = 1;
+	register_secrets();
 	load_log_level();
 	v = crd_env("CRUDDUR_DISABLED");
 	crd_cfg.disabled = crd_parse_bool(crd_env("OTEL_SDK_DISABLED")) ||
 			   (v && (!strcmp(v, "1") || crd_parse_bool(v)));
 	if (crd_cfg.disabled)
+		return;
+	/* A skipped command stays passive: nothing else is read (or reported). */
+	crd_cfg.skipped = crd_cmds_skip_this_process(); /* cmdsel.c */
+	if (crd_cfg.skipped)
 		return;
 
 	crd_cfg.schedule_delay_ms =
@@ -443,6 +480,11 @@ void crd_config_load(void)
 	crd_cfg.max_conns = num_setting("CRUDDUR_MAX_CONNS", CRD_DEF_MAX_CONNS, 1L << 22);
 	crd_cfg.exec_flush_ms = num_setting("CRUDDUR_EXEC_FLUSH_MS", CRD_DEF_EXEC_FLUSH_MS, CRD_MAX_MS);
 
+	/* Spans queued at a crash are saved in the spool (spanspool.h)
+	 * unless CRUDDUR_CRASH_SPANS=0. */
+	v = crd_env("CRUDDUR_CRASH_SPANS");
+	crd_cfg.crash_spans = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
+	crd_cfg.ship_spool = crd_env("CRUDDUR_SHIP_SPOOL") && !strcmp(crd_env("CRUDDUR_SHIP_SPOOL"), "1");
 	v = crd_env("CRUDDUR_PROPAGATE");
 	crd_cfg.propagate = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
 	crd_cfg.xray_propagate = crd_env("AWS_XRAY_DAEMON_ADDRESS") != NULL;

@@ -38,6 +38,7 @@ struct crd_kv {
 
 struct crd_config {
 	int disabled;          /* OTEL_SDK_DISABLED=true / CRUDDUR_DISABLED=1 */
+	int skipped;           /* CRUDDUR_ONLY_CMDS/CRUDDUR_SKIP_CMDS: not this command */
 
 	/* exporters */
 	int otlp_enabled;      /* OTLP/HTTP traces */
@@ -80,6 +81,9 @@ struct crd_config {
 	/* cruddur's own */
 	int max_conns;         /* tracked connections at once */
 	int exec_flush_ms;     /* flush budget before execve */
+	int crash_spans;       /* CRUDDUR_CRASH_SPANS: spool queued spans at a crash */
+	int ship_spool;        /* CRUDDUR_SHIP_SPOOL=1: export spooled spans at exit
+				* even if idle (scripts/cruddur-run's shipper) */
 };
 
 extern struct crd_config crd_cfg;

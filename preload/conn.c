@@ -319,24 +319,33 @@ static struct crd_rec *fifo_pop(struct crd_conn *c)
 	return r;
 }
 
-/* Drop what is pending (counted): used when tracking is lost. */
-static void drop_pending(struct crd_conn *c)
+/* Free the requests still waiting for an answer; counted as dropped when
+ * spans were due (tracking lost), not when none was (served_last()). A
+ * request already answered, its body still arriving (413, 400 before the
+ * body was read), ends with its response. */
+static void free_pending(struct crd_conn *c, int count)
 {
 	while (c->fifo_len) {
 		struct crd_rec *r = fifo_pop(c);
 		if (r == c->req_rec)
 			c->req_rec = NULL;
 		rec_free(r);
-		crd_stat_add(&crd_stats.spans_dropped, 1);
+		if (count)
+			crd_stat_add(&crd_stats.spans_dropped, 1);
 	}
 	if (c->req_rec) {
-		/* Answered already, its request body still arriving: keep it. */
 		if (c->req_rec->done & CRD_DONE_RESP)
 			crd_rec_finish(c->req_rec);
 		else
 			rec_free(c->req_rec);
 		c->req_rec = NULL;
 	}
+}
+
+/* Drop what is pending (counted): used when tracking is lost. */
+static void drop_pending(struct crd_conn *c)
+{
+	free_pending(c, 1);
 	c->owed_rec = 0;
 }
 
@@ -456,6 +465,20 @@ static void response_head(struct crd_conn *c)
 	s->resp_content_length = c->respp.resp.content_length;
 }
 
+/* The server sent a final response that closes the connection
+ * (Connection: close, or HTTP/1.0 without keep-alive): it processes no
+ * further request on it (RFC 9112 section 9.6). Requests we parsed after
+ * that one were never served and get no span. They are often not even
+ * requests to the server: nginx answers 400 and closes on a smuggling
+ * attempt (Content-Length with Transfer-Encoding) whose body we framed as
+ * chunked, which leaves the "smuggled" request in our FIFO. Not counted as
+ * drops: no span was due. */
+static void served_last(struct crd_conn *c)
+{
+	free_pending(c, 0);
+	c->dead = 1;
+}
+
 static void response_done(struct crd_conn *c, int end_reason)
 {
 	uint16_t st = c->respp.resp.status;
@@ -476,6 +499,8 @@ static void response_done(struct crd_conn *c, int end_reason)
 	/* After a protocol switch or a tunnel the bytes are not HTTP. */
 	if (st == 101 || ((flags & FIFO_CONNECT) && st / 100 == 2))
 		give_up(c);
+	else if (c->role == ROLE_SERVER && end_reason == CRD_END_OK && c->respp.resp.conn_close)
+		served_last(c);
 	else if (c->req_dead && !c->fifo_len)
 		give_up(c);
 }
@@ -845,6 +870,45 @@ void crd_conn_finish_all(void)
 			continue;
 		if (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE))
 			conn_closed(c, CRD_END_EXIT);
+		unlock(c);
+	}
+}
+
+void crd_conn_after_fork_child(void)
+{
+	uint32_t high = crd_pool_high(&conn_pool);
+
+	for (uint32_t i = 0; i < high; i++) {
+		struct crd_conn *c = crd_pool_at(&conn_pool, i);
+		if (!__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE))
+			continue;
+		if (__atomic_test_and_set(&c->lock, __ATOMIC_ACQUIRE)) {
+			/* Held by a parent thread at fork: that thread does
+			 * not exist here and left c half-updated. Ignore c
+			 * until its close (its records stay unreachable). */
+			c->dead = 1;
+			c->fifo_len = 0;
+			c->req_rec = NULL;
+			c->owed_rec = 0;
+			__atomic_clear(&c->lock, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (c->fifo_len || c->req_rec || c->resp_busy) {
+			/* The parent's request in progress: freed uncounted,
+			 * and the connection ignored here until its close
+			 * (the child would join its bytes mid-message). */
+			while (c->fifo_len) {
+				struct crd_rec *r = fifo_pop(c);
+				if (r == c->req_rec)
+					c->req_rec = NULL;
+				rec_free(r);
+			}
+			if (c->req_rec)
+				rec_free(c->req_rec);
+			c->req_rec = NULL;
+			c->owed_rec = 0;
+			c->dead = 1;
+		}
 		unlock(c);
 	}
 }

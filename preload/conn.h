@@ -85,6 +85,14 @@ void crd_conn_fd_reset(int fd);
 /* Process exit: finish every span whose request head was seen. */
 void crd_conn_finish_all(void);
 
+/* Fork child (the pthread_atfork handler; one thread): requests in
+ * progress at the fork are the parent's to report. Their records are
+ * freed without a span and their connections ignored in the child until
+ * closed, so a child that closes inherited descriptors before exec
+ * (subprocess) or exits reports nothing twice. Idle connections stay
+ * followed: a prefork server's child serves them. */
+void crd_conn_after_fork_child(void);
+
 /* Records outside connections (curl transfers). */
 struct crd_rec;
 /* A new span record of kind CRD_KIND_*, started now; NULL when the pool is

@@ -35,6 +35,7 @@
 #include "real.h"
 #include "rec.h"
 #include "rollbar.h"
+#include "spanspool.h"
 #include "tracectx.h"
 
 /* Modules (executable + shared objects) the table holds at most. */
@@ -75,6 +76,7 @@ static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 #define NCRASH_SIGS (sizeof(crash_sigs) / sizeof(crash_sigs[0]))
 
 static int crash_on;
+static int reports_on; /* Rollbar crash reports (else: only spans are spooled) */
 static struct sigaction prev_act[NSIG]; /* what each of ours replaced */
 
 /* The crash in progress: the winning thread, its signal, its progress. */
@@ -250,7 +252,7 @@ const char *crd_sigcode_name(int signo, int code)
 
 int crd_crash_active(void)
 {
-	return crash_on;
+	return crash_on && reports_on;
 }
 
 /* ---- module table: built outside signal context ---- */
@@ -573,11 +575,30 @@ static void format_request(void)
 	else
 		o_str(&o, "-");
 	o_str(&o, " ");
-	/* The path only: a query may hold secrets. */
-	for (n = 0; n < CRD_TARGET_MAX && r->span.req.target[n] && r->span.req.target[n] != '?';
-	     n++)
-		;
-	o_text(&o, r->span.req.target, n);
+	/* The path only: a query may hold secrets, and so may the
+	 * user:password@ of an absolute-form target (a proxy request), so
+	 * its scheme://authority goes too. */
+	{
+		const char *t = r->span.req.target;
+		if (t[0] != '/') {
+			for (n = 0; n + 3 < CRD_TARGET_MAX && t[n] && t[n] != '/'; n++)
+				;
+			if (t[n] == '/' && n && t[n - 1] == ':' && t[n + 1] == '/') {
+				t += n + 2;
+				for (n = 0; t + n < r->span.req.target + CRD_TARGET_MAX && t[n] &&
+					    t[n] != '/' && t[n] != '?';
+				     n++)
+					;
+				t += n;
+			}
+		}
+		for (n = 0; t + n < r->span.req.target + CRD_TARGET_MAX && t[n] && t[n] != '?'; n++)
+			;
+		if (n)
+			o_text(&o, t, n);
+		else
+			o_str(&o, "/");
+	}
 	o_str(&o, "\n");
 	req_line[o.n] = 0;
 }
@@ -667,11 +688,11 @@ static size_t format_report(int sig, const siginfo_t *si, const struct modtab *t
 	return o.n;
 }
 
-static void say(const char *a, const char *b, const char *c)
+static void say_at(int level, const char *a, const char *b, const char *c)
 {
 	struct out o = {maps_buf, 0, sizeof(maps_buf)};
 
-	if (crd_log_level < CRD_LOG_ERROR)
+	if (crd_log_level < level)
 		return;
 	o_str(&o, "cruddur: ");
 	o_str(&o, a);
@@ -681,6 +702,40 @@ static void say(const char *a, const char *b, const char *c)
 	(void)!CRD_REAL(write)(2, maps_buf, o.n);
 }
 
+static void say(const char *a, const char *b, const char *c)
+{
+	say_at(CRD_LOG_ERROR, a, b, c);
+}
+
+/* The spool directory, created 0700 (whatever the umask) when missing,
+ * opened without following symlinks and used only if it is ours and
+ * nobody else can write it. A descriptor, or -1 (after one message). */
+static int open_spool(char *dir, size_t cap)
+{
+	struct stat st;
+	int dfd, made;
+
+	if (crd_spool_dir(dir, cap) < 0)
+		return -1;
+	made = !mkdir(dir, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		say("crash data not written: cannot open ", dir, "");
+		return -1;
+	}
+	/* The umask may have taken bits from a directory we just made. */
+	if (made)
+		fchmod(dfd, 0700);
+	if (fstat(dfd, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022)) {
+		say("crash data not written: ", dir,
+		    " is not a directory of ours that only we can write");
+		CRD_REAL(close)(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
 /* Write the report: a 0600 temporary file in a directory we own (no
  * symlinks followed), renamed into place so readers never see half of
  * it. */
@@ -688,25 +743,11 @@ static void write_report(int sig, size_t len, long long now_ns, int tid)
 {
 	char dir[CRD_SPOOL_DIR_MAX + 32], name[96], tmp[sizeof(name) + 8];
 	struct out o = {name, 0, sizeof(name) - 1};
-	struct stat st;
 	int dfd, fd;
 	size_t off = 0;
 
-	if (crd_spool_dir(dir, sizeof(dir)) < 0)
+	if ((dfd = open_spool(dir, sizeof(dir))) < 0)
 		return;
-	mkdir(dir, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		say("crash report not written: cannot open ", dir, "");
-		return;
-	}
-	if (fstat(dfd, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 022)) {
-		say("crash report not written: ", dir,
-		    " is not a directory of ours that only we can write");
-		CRD_REAL(close)(dfd);
-		return;
-	}
 	o_str(&o, CRD_SPOOL_PREFIX);
 	o_dec(&o, now_ns);
 	o_str(&o, "-");
@@ -723,6 +764,8 @@ static void write_report(int sig, size_t len, long long now_ns, int tid)
 		CRD_REAL(close)(dfd);
 		return;
 	}
+	/* 0600 whatever the umask: the creation mode is only an upper bound. */
+	fchmod(fd, 0600);
 	while (off < len) {
 		ssize_t w = CRD_REAL(write)(fd, spool_buf + off, len - off);
 		if (w < 0 && errno == EINTR)
@@ -755,6 +798,34 @@ static void set_mask(int how, int sig)
 		sigaddset(&s, crash_sigs[i]);
 	sigaddset(&s, sig);
 	sigprocmask(how, &s, NULL);
+}
+
+/* The finished spans still queued (and the batch the exporter holds)
+ * into the spool, so that the next start sends them (spanspool.h). A
+ * fault on corrupt records comes back here: the temporary file is left
+ * (never claimed: its name starts with a dot). */
+static void spool_spans(int sig, int tid)
+{
+	char dir[CRD_SPOOL_DIR_MAX + 32];
+	struct timespec ts;
+	sigset_t entry;
+	volatile int n = 0;
+	int dfd;
+
+	if (!crd_cfg.crash_spans || (dfd = open_spool(dir, sizeof(dir))) < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sigprocmask(SIG_SETMASK, NULL, &entry);
+	if (!sigsetjmp(phase_jmp, 0)) {
+		phase = 4;
+		set_mask(SIG_UNBLOCK, sig);
+		n = crd_spanspool_write(dfd, (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec, tid);
+	}
+	phase = 0;
+	sigprocmask(SIG_SETMASK, &entry, NULL);
+	CRD_REAL(close)(dfd);
+	if (n > 0)
+		say_at(CRD_LOG_INFO, "queued spans saved for the next start: ", dir, "");
 }
 
 static void capture(int sig, siginfo_t *si, ucontext_t *uc, int tid)
@@ -820,7 +891,7 @@ static void die(int sig, const siginfo_t *si)
 	tgkill(getpid(), gettid(), sig);
 	/* PID 1 ignores default-action signals sent to itself. */
 	if (getpid() == 1)
-		_exit(128 + sig);
+		CRD_REAL(_exit)(128 + sig); /* not our _exit hook: no flush here */
 }
 
 static void chain(int sig, siginfo_t *si, void *uc)
@@ -859,7 +930,7 @@ static void on_watchdog(int s)
 	sigaddset(&set, sig);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	tgkill(getpid(), gettid(), sig);
-	_exit(128 + sig);
+	CRD_REAL(_exit)(128 + sig); /* not our _exit hook: no flush here */
 }
 
 static void arm_watchdog(void)
@@ -886,7 +957,9 @@ static void on_crash(int sig, siginfo_t *si, void *ucv)
 					__ATOMIC_ACQUIRE)) {
 		crash_signo = sig;
 		arm_watchdog();
-		capture(sig, si, ucv, tid);
+		if (reports_on)
+			capture(sig, si, ucv, tid);
+		spool_spans(sig, tid);
 		report_done = 1;
 		chain(sig, si, ucv);
 		die(sig, si);
@@ -1025,15 +1098,20 @@ void crd_crash_init(void)
 	struct sigaction sa;
 	ssize_t n;
 
-	if (!crd_rb_cfg.enabled || !crd_rb_cfg.crash_enabled || crash_on)
+	/* Handlers for Rollbar crash reports, and for saving the spans
+	 * still queued (CRUDDUR_CRASH_SPANS, on by default). */
+	reports_on = crd_rb_cfg.enabled && crd_rb_cfg.crash_enabled;
+	if ((!reports_on && !crd_cfg.crash_spans) || crash_on)
 		return;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
-	exe_path[n > 0 ? n : 0] = 0;
-	if (gethostname(host_name, sizeof(host_name) - 1))
-		host_name[0] = 0;
-	load_libunwind();
-	build_modules();
+	if (reports_on) {
+		n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+		exe_path[n > 0 ? n : 0] = 0;
+		if (gethostname(host_name, sizeof(host_name) - 1))
+			host_name[0] = 0;
+		load_libunwind();
+		build_modules();
+	}
 
 	alt_stride = CRD_ALTSTACK_SIZE + page_size;
 	alt_pool = mmap(NULL, alt_stride * CRD_ALTSTACK_POOL, PROT_READ | PROT_WRITE,
@@ -1058,8 +1136,12 @@ void crd_crash_init(void)
 		sigaction(sig, &sa, &prev_act[sig]);
 	}
 	crash_on = 1;
-	crd_debug("crash reports: handlers installed, %d modules, %s, spool %s%s",
-		  tabs[__atomic_load_n(&cur_tab, __ATOMIC_ACQUIRE)].n,
-		  uw.init_local2 ? "libunwind" : "no unwinder", crd_rb_cfg.spool_dir,
-		  crd_rb_cfg.spool_default ? "<uid>" : "");
+	if (reports_on)
+		crd_debug("crash reports: handlers installed, %d modules, %s, spool %s%s",
+			  tabs[__atomic_load_n(&cur_tab, __ATOMIC_ACQUIRE)].n,
+			  uw.init_local2 ? "libunwind" : "no unwinder", crd_rb_cfg.spool_dir,
+			  crd_rb_cfg.spool_default ? "<uid>" : "");
+	else
+		crd_debug("crash handlers installed: queued spans are saved in %s%s at a crash",
+			  crd_rb_cfg.spool_dir, crd_rb_cfg.spool_default ? "<uid>" : "");
 }

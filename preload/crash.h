@@ -19,6 +19,9 @@
  *      id) and the frames into a preallocated buffer, and that into the
  *      spool directory atomically (a 0600 temporary file renamed into
  *      place, in a 0700 directory we own);
+ *   3b. writes the spans still queued to the spool (spanspool.h; also
+ *      when Rollbar is off: handlers are installed whenever
+ *      CRUDDUR_CRASH_SPANS is on, the default);
  *   4. calls the handler it replaced (if any), then restores the default
  *      action and re-raises, so the process dies by the same signal with
  *      the same exit status and core dump as without the shim. PID 1

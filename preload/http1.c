@@ -94,7 +94,7 @@ enum {
  * p->name, which fits the longest, "100-continue", or not a plain token). */
 #define TOK_BAD 0xff
 
-/* The only versions we accept: HTTP/1.0 and HTTP/1.1 (RFC 9112 §2.3). */
+/* The only major version we accept: HTTP/1.<digit> (RFC 9112 §2.3). */
 static const char http1[] = "HTTP/1.";
 
 /* Content-Length must fit struct crd_http_req.content_length, chunk sizes
@@ -115,6 +115,14 @@ static const char http1[] = "HTTP/1.";
 #define T16(c) T4(c), T4((c) + 4), T4((c) + 8), T4((c) + 12)
 #define T64(c) T16(c), T16((c) + 16), T16((c) + 32), T16((c) + 48)
 static const uint8_t tchar_lc[256] = {T64(0), T64(64), T64(128), T64(192)};
+
+/* A byte that ends a field name's token but is neither ':' nor
+ * whitespace or a CTL: visible ASCII outside tchar ("X.Foo", "{x}") or
+ * obs-text. nginx (ignore_invalid_headers, its default) serves such
+ * requests and ignores the field, so we ignore the line too rather than
+ * stop tracking: the request gets its span. Whitespace before the colon
+ * stays an error (RFC 9112 §5.1 has servers answer 400). */
+#define IS_NAME_JUNK(c) ((c) > 0x20 && (c) != 0x7f && (c) != ':')
 
 /* Where each string header goes, and its cap (span.h). */
 static const struct {
@@ -490,7 +498,7 @@ static int run(struct crd_http1_parser *p, const uint8_t *const buf, size_t len,
 			break;
 
 		case S_VERSION:
-			/* Case-sensitive (§2.3); only 1.0 and 1.1, so HTTP/2's
+			/* Case-sensitive (§2.3); only 1.x, so HTTP/2's
 			 * "PRI * HTTP/2.0" preface fails here. */
 			if (!p->count && end - s > 7 && !memcmp(s, http1, 7)) {
 				s += 7;
@@ -504,13 +512,18 @@ static int run(struct crd_http1_parser *p, const uint8_t *const buf, size_t len,
 			}
 			if (s == end)
 				break;
-			c = *s++;
-			if (c != '0' && c != '1')
+			/* A higher minor version is processed as the highest
+			 * we know, 1.1 (RFC 9110 §2.5), as nginx and CPython
+			 * do: "HTTP/1.2" gets answered, so it gets a span. */
+			c = (unsigned)*s++ - '0';
+			if (c > 9)
 				goto fail;
+			if (c > 1)
+				c = 1;
 			if (p->dir == CRD_HTTP1_REQUEST)
-				p->req->version_minor = (uint8_t)(c - '0');
+				p->req->version_minor = (uint8_t)c;
 			else
-				p->resp.version_minor = (uint8_t)(c - '0');
+				p->resp.version_minor = (uint8_t)c;
 			st = S_AFTER_VERSION;
 			break;
 
@@ -612,8 +625,12 @@ static int run(struct crd_http1_parser *p, const uint8_t *const buf, size_t len,
 				if (n < 32 && (known_len[p->dir] >> n & 1))
 					c = lookup(s, n);
 				s = q + 1;
-				if (*q != ':')
-					goto fail; /* §5.1: not even whitespace */
+				if (*q != ':') {
+					if (!IS_NAME_JUNK(*q))
+						goto fail; /* §5.1: not even whitespace */
+					/* an invalid name: ignored */
+					c = H_NONE;
+				}
 				if (c != H_NONE) {
 					p->hdr = (uint8_t)classify(p, c);
 					if (p->hdr != H_NONE) {
@@ -634,6 +651,8 @@ static int run(struct crd_http1_parser *p, const uint8_t *const buf, size_t len,
 				goto head_done;
 			} else if (c == ' ' || c == '\t') {
 				st = S_SKIP_LINE; /* obs-fold (§5.2): ignored */
+			} else if (IS_NAME_JUNK(c)) {
+				st = S_SKIP_LINE; /* an invalid name: ignored */
 			} else {
 				goto fail; /* empty name, CTL */
 			}
@@ -654,9 +673,13 @@ static int run(struct crd_http1_parser *p, const uint8_t *const buf, size_t len,
 			p->count = (uint8_t)k;
 			if (s == end)
 				break;
-			if (*s++ != ':')
+			c = *s++;
+			if (c == ':')
+				p->hdr = (uint8_t)classify(p, lookup((const uint8_t *)p->name, k));
+			else if (IS_NAME_JUNK(c))
+				p->hdr = H_NONE; /* an invalid name: ignored */
+			else
 				goto fail;
-			p->hdr = (uint8_t)classify(p, lookup((const uint8_t *)p->name, k));
 			if (p->hdr != H_NONE) {
 				st = S_VALUE_START;
 				break;

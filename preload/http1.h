@@ -61,7 +61,10 @@
  *
  * Leniency: bare LF ends any line; obs-fold continuation lines are ignored;
  * a bare CR inside a header value counts as whitespace; header values are
- * not checked for control bytes (only start lines and header names are).
+ * not checked for control bytes (only start lines and header names are); a
+ * field line whose name has a visible non-token byte ("X.Foo: 1", even
+ * without a colon) is ignored, as nginx ignores it (whitespace or a CTL in
+ * a name is an error).
  *
  * Thread safety: none; one parser is used by one thread at a time (the
  * caller's per-fd state). Signal safety: async-signal-safe, no allocation

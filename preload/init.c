@@ -13,6 +13,7 @@
 
 #include "../export/exporter.h"
 #include "../export/queue.h"
+#include "check.h"
 #include "config.h"
 #include "conn.h"
 #include "crash.h"
@@ -27,7 +28,7 @@ __thread int crd_guard __attribute__((tls_model("initial-exec")));
 __thread int crd_in_curl __attribute__((tls_model("initial-exec")));
 struct crd_pool crd_rec_pool;
 int crd_active;
-static pid_t crd_pid;
+pid_t crd_pid;
 
 /* Records in flight (requests awaiting responses) on top of the queue. */
 #define CRD_INFLIGHT_RECS 8192
@@ -36,6 +37,7 @@ static void atfork_child(void)
 {
 	crd_ids_after_fork();
 	crd_queue_after_fork_child();
+	crd_conn_after_fork_child();
 	crd_exporter_after_fork_child();
 	crd_pid = getpid();
 }
@@ -45,9 +47,24 @@ __attribute__((constructor)) static void crd_init(void)
 	int rc;
 
 	crd_real_resolve();
+	crd_log_show_problems = crd_check_requested();
 	crd_config_load();
+	if (crd_log_show_problems) {
+		/* cruddur-run --check: report what was parsed, then stay
+		 * inactive in this (trivial) process. */
+		crd_check_report();
+		return;
+	}
 	if (crd_cfg.disabled) {
 		crd_debug("disabled by OTEL_SDK_DISABLED/CRUDDUR_DISABLED");
+		return;
+	}
+	if (crd_cfg.skipped) {
+		/* Fully passive: no tables, so every hook passes straight
+		 * through; no exporter, no crash handlers, no fork handler.
+		 * LD_PRELOAD stays: what this process execs decides anew. */
+		crd_debug("%s: not traced (CRUDDUR_ONLY_CMDS/CRUDDUR_SKIP_CMDS)",
+			  program_invocation_short_name);
 		return;
 	}
 	rc = crd_pool_init(&crd_rec_pool, sizeof(struct crd_rec),
@@ -76,6 +93,9 @@ __attribute__((destructor)) static void crd_fini(void)
 
 void crd_before_exec(void)
 {
+	/* getpid() is a system call (glibc caches no pid since 2.25): in a
+	 * vfork child it is the child's, never crd_pid, so the child takes
+	 * no lock and waits for no thread in its parent's memory. */
 	if (!crd_active || crd_guard || getpid() != crd_pid)
 		return;
 	crd_guard++;
@@ -83,4 +103,14 @@ void crd_before_exec(void)
 		crd_debug("exec: flush did not finish within CRUDDUR_EXEC_FLUSH_MS=%d",
 			  crd_cfg.exec_flush_ms);
 	crd_guard--;
+}
+
+void crd_before_exit_now(void)
+{
+	/* Same conditions as exec: not in a vfork child (its _exit after a
+	 * failed exec must stay a bare system call), not on our own paths.
+	 * crd_guard is also set by a flush in progress on this thread, so a
+	 * signal handler calling _exit during one does not deadlock on the
+	 * exporter's mutex. */
+	crd_before_exec();
 }

@@ -62,8 +62,8 @@ int crd_inject_scan(const struct iovec *iov, size_t iovcnt, struct crd_inject_sc
 		return 0;
 	if (tl && tail[tl - 1] == '\r')
 		tl--;
-	tail[tl] = 0;
-	if (strcmp(tail, "HTTP/1.1") && strcmp(tail, "HTTP/1.0"))
+	/* By length, not strcmp: "HTTP/1.0\0" is no version (fuzz_inject). */
+	if (tl != 8 || (memcmp(tail, "HTTP/1.1", 8) && memcmp(tail, "HTTP/1.0", 8)))
 		return 0;
 	out->line_end = c.pos;
 
@@ -73,18 +73,36 @@ int crd_inject_scan(const struct iovec *iov, size_t iovcnt, struct crd_inject_sc
 		size_t nl = 0;
 
 		ch = next(&c);
-		if (ch == '\r')
-			ch = next(&c);
+		if (ch == '\r') {
+			/* Only the empty line may start with CR (a bare CR
+			 * before a name hid "\rX-Amzn-Trace-Id:" from a server
+			 * but not from us; fuzz_inject). */
+			if (next(&c) != '\n')
+				return 0;
+			ch = '\n';
+		}
 		if (ch == '\n') {
 			out->head_end = c.pos;
 			return 1;
 		}
-		while (ch >= 0 && ch != ':' && ch != '\n') {
+		if (ch == ' ' || ch == '\t') {
+			/* obs-fold (RFC 9112 §5.2): more of the previous value. */
+			while ((ch = next(&c)) >= 0 && ch != '\n')
+				;
+			if (ch < 0)
+				return 0;
+			continue;
+		}
+		/* field-name = token (RFC 9110 §5.1): anything else (a NUL, a
+		 * space before ':') is not well-formed, and a name cut at a NUL
+		 * must not pass for "traceparent" (fuzz_inject found
+		 * "traceparent\0x:"). */
+		while (ch >= 0 && tchar(ch)) {
 			if (nl < sizeof(name) - 1)
 				name[nl++] = (char)lower(ch);
 			ch = next(&c);
 		}
-		if (ch != ':')
+		if (ch != ':' || !nl)
 			return 0;
 		name[nl] = 0;
 		if (!strcmp(name, "traceparent"))
@@ -107,6 +125,21 @@ static size_t put(char *out, size_t at, const char *s, size_t n)
 	return at + n <= CRD_INJECT_MAX ? at + n : at;
 }
 
+/* May s go out as a header value? Visible ASCII, SP and HTAB only (W3C
+ * tracestate allows no other bytes). The parser keeps a bare CR inside an
+ * incoming value, and a CR or LF here would end our header line early: the
+ * rest would become a header the app never sent, or a bare CR that strict
+ * servers reject with 400 (fuzz_tracectx found it). */
+static int header_safe(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c >= 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
 size_t crd_inject_format(char *out, const uint8_t trace_id[16], const uint8_t span_id[8],
 			 int sampled, const char *tracestate, int want_tracestate, int want_xamzn)
 {
@@ -119,7 +152,7 @@ size_t crd_inject_format(char *out, const uint8_t trace_id[16], const uint8_t sp
 	n = put(out, n, "\r\n", 2);
 	if (want_tracestate && tracestate && *tracestate) {
 		size_t tl = strnlen(tracestate, 512);
-		if (n + 14 + tl + 2 <= CRD_INJECT_MAX) {
+		if (n + 14 + tl + 2 <= CRD_INJECT_MAX && header_safe(tracestate, tl)) {
 			n = put(out, n, "tracestate: ", 12);
 			n = put(out, n, tracestate, tl);
 			n = put(out, n, "\r\n", 2);

@@ -33,7 +33,9 @@ struct crd_inject_scan {
 int crd_inject_scan(const struct iovec *iov, size_t iovcnt, struct crd_inject_scan *out);
 
 /* Format our header lines (each ending CRLF) into out[CRD_INJECT_MAX]:
- * traceparent always; tracestate when non-empty and want_tracestate;
+ * traceparent always; tracestate when non-empty, want_tracestate, and
+ * nothing but visible ASCII, SP and HTAB (else it is dropped: it could
+ * split our header line);
  * X-Amzn-Trace-Id when want_xamzn. Returns the length. */
 size_t crd_inject_format(char *out, const uint8_t trace_id[16], const uint8_t span_id[8],
 			 int sampled, const char *tracestate, int want_tracestate, int want_xamzn);

@@ -10,11 +10,28 @@
 #ifndef CRD_LOG_H
 #define CRD_LOG_H
 
+#include <stddef.h>
+
 enum crd_log_level { CRD_LOG_OFF = 0, CRD_LOG_ERROR, CRD_LOG_WARN, CRD_LOG_INFO, CRD_LOG_DEBUG };
 
 extern int crd_log_level;
+/* Warnings and errors logged so far, printed or not (atomic adds): the
+ * problem count of the CRUDDUR_CHECK=1 report (check.c). */
+extern unsigned crd_log_problems;
+/* Set by the constructor under CRUDDUR_CHECK=1: warnings and errors are
+ * printed whatever CRUDDUR_LOG says. */
+extern int crd_log_show_problems;
 
 void crd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Secrets (issue #8): register one of our own credentials (load time,
+ * before the exporter starts); every later line has it replaced by
+ * REDACTED, and any URL's user:password@ by REDACTED:REDACTED@. Values
+ * shorter than 6 bytes are not registered. */
+void crd_log_secret(const char *value);
+/* The scrub crd_log() applies: line holds n bytes (NUL-terminated) in a
+ * buffer of cap + 1; returns the new length. Exposed for the tests. */
+size_t crd_log_scrub(char *line, size_t n, size_t cap);
 
 #define crd_error(...) crd_log(CRD_LOG_ERROR, __VA_ARGS__)
 #define crd_warn(...) crd_log(CRD_LOG_WARN, __VA_ARGS__)

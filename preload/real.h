@@ -19,7 +19,9 @@
 #define CRD_REAL_H
 
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -55,6 +57,7 @@
 	X(int, execvpe, (const char *, char *const[], char *const[]))                              \
 	X(int, fexecve, (int, char *const[], char *const[]))                                       \
 	X(int, execveat, (int, const char *, char *const[], char *const[], int))                   \
+	X(void, _exit, (int))                                                                      \
 	X(CURLcode, curl_easy_setopt, (CURL *, CURLoption, ...))                                   \
 	X(CURLcode, curl_easy_perform, (CURL *))                                                   \
 	X(CURLcode, curl_easy_getinfo, (CURL *, CURLINFO, ...))                                    \
@@ -62,7 +65,17 @@
 	X(void, curl_easy_cleanup, (CURL *))                                                       \
 	X(CURL *, curl_easy_duphandle, (CURL *))                                                   \
 	X(struct curl_slist *, curl_slist_append, (struct curl_slist *, const char *))             \
-	X(void, curl_slist_free_all, (struct curl_slist *))
+	X(void, curl_slist_free_all, (struct curl_slist *))                                        \
+	X(size_t, fwrite, (const void *, size_t, size_t, FILE *))                                  \
+	X(int, fputs, (const char *, FILE *))                                                      \
+	X(int, puts, (const char *))                                                               \
+	X(int, fputc, (int, FILE *))                                                               \
+	X(int, putc, (int, FILE *))                                                                \
+	X(int, putchar, (int))                                                                     \
+	X(int, vprintf, (const char *, va_list))                                                   \
+	X(int, vfprintf, (FILE *, const char *, va_list))                                          \
+	X(int, __vprintf_chk, (int, const char *, va_list))                                        \
+	X(int, __vfprintf_chk, (FILE *, int, const char *, va_list))
 
 #define CRD_REAL_FIELD(ret, name, args) ret(*name) args;
 struct crd_real_table {

@@ -93,6 +93,9 @@ void crd_rollbar_config_load(void)
 	free(crd_rb_cfg.environment);
 	free(crd_rb_cfg.code_version);
 	memset(&crd_rb_cfg, 0, sizeof(crd_rb_cfg));
+	/* The spool holds spans saved at a crash too (spanspool.h): its
+	 * directory is known with or without Rollbar. */
+	load_spool_dir();
 	if (!token)
 		return;
 	if (!visible_ascii(token, 256)) {
@@ -138,7 +141,6 @@ void crd_rollbar_config_load(void)
 
 	v = crd_env("CRUDDUR_ROLLBAR_CRASH");
 	crd_rb_cfg.crash_enabled = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
-	load_spool_dir();
 	crd_rb_cfg.enabled = 1;
 	/* Rollbar counts as an exporter (as X-Ray does): the embedded
 	 * default, a traces file nobody asked for, is not written. */

@@ -7,7 +7,6 @@
 #include "span.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,20 +63,40 @@ static const char *scratch(struct crd_span_view *v, const char *s, size_t len)
 	return d;
 }
 
+/* Dotted quad of 4 bytes into out (16 bytes); returns the length. Not
+ * inet_ntop: glibc formats IPv4 with sprintf, 900 instructions an address,
+ * and every span has two (issue #7). */
+static size_t ipv4_text(const uint8_t *p, char *out)
+{
+	char *o = out;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned b = p[i];
+		if (b >= 100)
+			*o++ = (char)('0' + b / 100);
+		if (b >= 10)
+			*o++ = (char)('0' + b / 10 % 10);
+		*o++ = (char)('0' + b % 10);
+		*o++ = '.';
+	}
+	*--o = 0;
+	return (size_t)(o - out);
+}
+
 static const char *addr_text(struct crd_span_view *v, const struct crd_addr *a)
 {
 	char buf[INET6_ADDRSTRLEN];
 	const uint8_t *p = a->addr;
 
-	if (a->family != AF_INET && a->family != AF_INET6)
+	if (a->family == AF_INET)
+		return scratch(v, buf, ipv4_text(p, buf));
+	if (a->family != AF_INET6)
 		return NULL;
 	/* IPv4-mapped IPv6 (dual-stack listeners): report the IPv4 form. */
-	if (a->family == AF_INET6 && crd_all_zero_bytes(p, 10) && p[10] == 0xff && p[11] == 0xff) {
-		if (!inet_ntop(AF_INET, p + 12, buf, sizeof(buf)))
-			return NULL;
-	} else if (!inet_ntop(a->family, p, buf, sizeof(buf))) {
+	if (crd_all_zero_bytes(p, 10) && p[10] == 0xff && p[11] == 0xff)
+		return scratch(v, buf, ipv4_text(p + 12, buf));
+	if (!inet_ntop(AF_INET6, p, buf, sizeof(buf)))
 		return NULL;
-	}
 	return scratch(v, buf, strlen(buf));
 }
 
@@ -124,14 +143,25 @@ int crd_all_zero_bytes(const uint8_t *p, size_t n)
 	return 1;
 }
 
-static int secret_name(const char *k, size_t n)
+/* ASCII lowercase without the locale (tolower() reads it: not
+ * async-signal-safe, and a Turkish locale would break "I"). */
+static char low_ascii(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* Does a query parameter name look secret? Names are compared lowercase,
+ * as substrings, with the CRUDDUR_REDACT list (which holds the defaults);
+ * X-Amz-* (SigV4 presigned URLs) always. Async-signal-safe: crd_cfg is
+ * read-only after load, strstr is on the POSIX list. */
+int crd_secret_name(const char *k, size_t n)
 {
 	char low[64];
 
 	if (n >= sizeof(low))
 		n = sizeof(low) - 1;
 	for (size_t i = 0; i < n; i++)
-		low[i] = (char)tolower((unsigned char)k[i]);
+		low[i] = low_ascii(k[i]);
 	low[n] = 0;
 	if (!strncmp(low, "x-amz-", 6))
 		return 1;
@@ -139,6 +169,29 @@ static int secret_name(const char *k, size_t n)
 		if (strstr(low, crd_cfg.redact[i]))
 			return 1;
 	return 0;
+}
+
+/* Header names whose values are credentials (RFC 9110 Authorization and
+ * Proxy-Authorization, RFC 6265 Cookie and Set-Cookie), plus any name the
+ * query rules call secret (X-Api-Key, X-Auth-Token, X-Amz-Security-Token).
+ * No header is captured today beyond Host, User-Agent, X-Forwarded-For and
+ * the trace headers; whoever adds one exports it through this test. */
+int crd_secret_header(const char *name)
+{
+	static const char *const always[] = {"authorization", "proxy-authorization", "cookie",
+					     "set-cookie"};
+	char low[64];
+	size_t n = strlen(name);
+
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = low_ascii(name[i]);
+	low[n] = 0;
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		if (!strcmp(low, always[i]))
+			return 1;
+	return crd_secret_name(name, n);
 }
 
 /* Append q (a query string, n bytes) to out with secret-looking values
@@ -154,7 +207,7 @@ static size_t redact_query(char *out, size_t at, size_t cap, const char *q, size
 		size_t klen;
 		eq = memchr(q, '=', (size_t)(stop - q));
 		klen = (size_t)((eq ? eq : stop) - q);
-		if (eq && secret_name(q, klen)) {
+		if (eq && crd_secret_name(q, klen)) {
 			if (at + klen + 9 >= cap)
 				return (size_t)-1;
 			memcpy(out + at, q, klen + 1);
@@ -174,6 +227,52 @@ static size_t redact_query(char *out, size_t at, size_t cap, const char *q, size
 		q = amp ? amp + 1 : end;
 	}
 	return at;
+}
+
+size_t crd_redact_target(char *out, size_t cap, const char *t)
+{
+	const char *auth = strstr(t, "://"), *q, *frag;
+	size_t n = 0, k, r;
+
+	if (!cap)
+		return 0;
+#define PUT(p, len)                                                                                \
+	do {                                                                                       \
+		k = (len);                                                                         \
+		if (n + k >= cap)                                                                  \
+			k = cap - 1 - n;                                                           \
+		memcpy(out + n, (p), k);                                                           \
+		n += k;                                                                            \
+	} while (0)
+	/* Absolute form (a proxy request, curl's URL): user:password@ goes. */
+	if (auth && t[0] != '/' && auth < t + strcspn(t, "/?#")) {
+		const char *a = auth + 3, *path = a + strcspn(a, "/?#");
+		const char *at_sign = memchr(a, '@', (size_t)(path - a));
+		PUT(t, (size_t)(a - t));
+		if (at_sign) {
+			PUT("REDACTED:REDACTED@", 18);
+			a = at_sign + 1;
+		}
+		t = a;
+	}
+	q = strchr(t, '?');
+	PUT(t, q ? (size_t)(q + 1 - t) : strlen(t));
+	if (q) {
+		frag = strchr(q + 1, '#');
+		r = redact_query(out, n, cap, q + 1, frag ? (size_t)(frag - q - 1) : strlen(q + 1));
+		if (r == (size_t)-1) {
+			/* No room for the rest: cut it rather than keep a value
+			 * that might be secret. */
+			out[n] = 0;
+			return n;
+		}
+		n = r;
+		if (frag)
+			PUT(frag, strlen(frag));
+	}
+#undef PUT
+	out[n] = 0;
+	return n;
 }
 
 /* Reserve room in the scratch space for a string built in place. */
@@ -284,6 +383,27 @@ static void add_status(struct crd_span_view *v, const struct crd_span *s, int er
 		add_cstr(v, "error.type", "connection_closed");
 		v->status_code = CRD_STATUS_ERROR;
 	}
+}
+
+size_t crd_span_view_pack(struct crd_span_view *v)
+{
+	size_t n = v->nattrs < CRD_VIEW_MAX_ATTRS ? v->nattrs : CRD_VIEW_MAX_ATTRS;
+	const char *from = v->scratch, *end = v->scratch + v->scratch_used;
+	char *to = (char *)&v->attrs[n];
+	size_t d = (size_t)(from - to); /* the scratch moves down by d */
+
+#define CRD_MOVE(p)                                                                                	do {                                                                                       		if ((p) && (const char *)(p) >= from && (const char *)(p) < end)                   			(p) -= d;                                                                  	} while (0)
+	CRD_MOVE(v->name);
+	CRD_MOVE(v->trace_state);
+	CRD_MOVE(v->status_message);
+	for (size_t i = 0; i < n; i++) {
+		CRD_MOVE(v->attrs[i].key);
+		CRD_MOVE(v->attrs[i].s);
+	}
+#undef CRD_MOVE
+	memmove(to, from, v->scratch_used);
+	return (offsetof(struct crd_span_view, attrs) + n * sizeof(struct crd_attr) +
+		v->scratch_used + 7) & ~(size_t)7;
 }
 
 void crd_span_view(const struct crd_span *s, struct crd_span_view *v)

@@ -120,10 +120,10 @@ struct crd_span_view {
 	uint32_t flags;                /* OTLP Span.flags (W3C flags + remote bits) */
 	int status_code;               /* CRD_STATUS_* */
 	const char *status_message;    /* "" when none */
-	struct crd_attr attrs[CRD_VIEW_MAX_ATTRS];
-	size_t nattrs;
-	char scratch[CRD_VIEW_SCRATCH]; /* formatted addresses, status text */
+	size_t nattrs;		       /* before attrs: see crd_span_view_pack() */
 	size_t scratch_used;
+	struct crd_attr attrs[CRD_VIEW_MAX_ATTRS];
+	char scratch[CRD_VIEW_SCRATCH]; /* formatted addresses, status text */
 };
 
 /* A list of attributes with a name/version: used for the Resource and the
@@ -137,6 +137,30 @@ struct crd_attr_list {
  * conventions. Exporter thread only (formats into v->scratch). */
 void crd_span_view(const struct crd_span *s, struct crd_span_view *v);
 
+/* Move what v's scratch holds right after attrs[nattrs] (pointers follow)
+ * and return the bytes v now needs (a multiple of 8): the next view can
+ * start there. A packed view reads the same through every field but
+ * scratch, which must no longer be used (nor anything past the size).
+ * Why: 512 full views are 1.8 MiB, all of it resident; packed they are
+ * ~0.4 MiB (issue #7). Exporter thread only, like crd_span_view(). */
+size_t crd_span_view_pack(struct crd_span_view *v);
+
 int crd_all_zero_bytes(const uint8_t *p, size_t n);
+
+/* Secrets (issue #8). All three are async-signal-safe (the crash handler
+ * spools span records through crd_redact_target()).
+ * crd_secret_name: 1 when a query parameter name (n bytes) looks secret:
+ *   case-insensitive substrings of the CRUDDUR_REDACT list (token, key,
+ *   secret, password, passwd, signature, credential, session and the
+ *   user's), and X-Amz-*.
+ * crd_secret_header: 1 for Authorization, Proxy-Authorization, Cookie,
+ *   Set-Cookie and any header name crd_secret_name() flags: such a value
+ *   is never exported (REDACTED where the header is kept at all).
+ * crd_redact_target: a request target or URL with user:password@ replaced
+ *   by REDACTED:REDACTED@ and secret query values by REDACTED, into out
+ *   (NUL-terminated, cut to cap - 1); returns its length. */
+int crd_secret_name(const char *k, size_t n);
+int crd_secret_header(const char *name);
+size_t crd_redact_target(char *out, size_t cap, const char *target);
 
 #endif

@@ -76,7 +76,8 @@ import traceback
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(REPO, "build")
+# CRUDDUR_BENCH_BUILD=DIR: measure another build (make BUILD=DIR ... first).
+BUILD = os.path.abspath(os.environ.get("CRUDDUR_BENCH_BUILD") or os.path.join(REPO, "build"))
 LIB = os.path.join(BUILD, "libcruddur.so")
 HOOKPATH = os.path.join(BUILD, "bench", "hookpath")
 OTLP_COUNT = os.path.join(BUILD, "bench", "otlp_count")
@@ -368,6 +369,9 @@ class Bench:
             "ROLLBAR_ENDPOINT": "http://127.0.0.1:%d/api/1/item/" % self.standin_port,
             "ROLLBAR_ACCESS_TOKEN": "bench-token",
             "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:%d" % self.standin_port,
+            # CloudWatch Logs is on only with a log group (created at the
+            # stand-in, which answers {} to everything).
+            "CRUDDUR_CLOUDWATCH_LOG_GROUP": "bench-" + service,
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
@@ -599,9 +603,37 @@ class Bench:
                     continue
                 top.append((fn, int(mm.group(1).replace(",", "")) / 30000,
                             os.path.basename(mm.group(2))))
-        return {"instructions_per_request": round(per_req, 1),
-                "top_functions": [{"function": f, "file": fl, "instructions_per_request": round(i, 1)}
-                                  for f, i, fl in top[:10]]}
+        res = {"instructions_per_request": round(per_req, 1),
+               "top_functions": [{"function": f, "file": fl, "instructions_per_request": round(i, 1)}
+                                 for f, i, fl in top[:10]]}
+        res.update(self.callgrind_export(vg, env))
+        return res
+
+    # What each sink's encoder costs per span (hookpath --profile-export):
+    # callgrind's inclusive instructions of these functions / spans.
+    EXPORT_FUNCS = (("view", "crd_span_view"), ("otlp_protobuf_size", "crd_otlp_pb_size"),
+                    ("otlp_protobuf_encode", "crd_otlp_pb_encode"),
+                    ("xray", "crd_xray_encode"), ("cloudwatch_line", "crd_cw_access_line"),
+                    ("cloudwatch_body", "crd_cw_put_body"))
+
+    def callgrind_export(self, vg, env):
+        spans = 10 * 512
+        out = self.path("callgrind.export")
+        r = subprocess.run([vg, "--tool=callgrind", "--callgrind-out-file=" + out, HOOKPATH,
+                            "--profile-export", "--requests", str(spans)], env=env,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            return {"callgrind_export": "failed: %s" % r.stderr[-300:]}
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                             capture_output=True, text=True, timeout=120).stdout
+        per = {}
+        for line in ann.splitlines():
+            mm = re.match(r"\s*([\d,]+)\s+\([\s\d.]+%\)\s+\S+:(\S+)\s", line)
+            if mm:
+                for key, fn in self.EXPORT_FUNCS:
+                    if mm.group(2) == fn and key not in per:
+                        per[key] = round(int(mm.group(1).replace(",", "")) / spans, 1)
+        return {"export_instructions_per_span": per}
 
     def run_nginx(self):
         r = self.compare("nginx", ["bare", "shim"], self.args.pairs)
@@ -1134,6 +1166,14 @@ def report(b):
             m["us_per_span_otlp_protobuf"], m["bytes_per_span_otlp_protobuf"]))
         P("  OTLP JSON      crd_otlp_json_encode                       %7.3f us/span  %5.0f B/span" % (
             m["us_per_span_otlp_json"], m["bytes_per_span_otlp_json"]))
+        if "us_per_span_xray_cloudwatch" in m:
+            P("  X-Ray + CloudWatch (segments; access lines, body)        %7.3f us/span  %5.0f + %.0f B/span" % (
+                m["us_per_span_xray_cloudwatch"], m["bytes_per_span_xray"],
+                m["bytes_per_span_cloudwatch"]))
+        if m.get("export_instructions_per_span"):
+            P("  callgrind, instructions/span: " + ", ".join(
+                "%s %.0f" % (k, v) for k, v in m["export_instructions_per_span"].items())
+              + " (SHA-256 portable under valgrind)")
 
     def table(title, rows, saturation_note=True):
         P("")

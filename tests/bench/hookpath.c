@@ -14,6 +14,10 @@
  *   span view           crd_span_view per span (exporter thread work).
  *   OTLP protobuf       crd_otlp_pb_size + crd_otlp_pb_encode, 512-span batch.
  *   OTLP JSON           crd_otlp_json_encode, 512-span batch.
+ *   X-Ray               crd_xray_encode (segment documents, datagrams
+ *                       handed to a no-op emitter), 512-span batch.
+ *   CloudWatch          access lines + PutLogEvents body, 512-span batch
+ *                       (libcurl signs it when sent: not measured here).
  *
  * The exporter thread must not consume what we enqueue: the process re-execs
  * itself with OTEL_TRACES_EXPORTER=none and a schedule delay of 10 minutes,
@@ -23,10 +27,14 @@
  *
  * Output: one JSON object on stdout. Times: per round, the median of
  * 64-request blocks (robust to preemption), then the median over --rounds.
- * Usage: hookpath [--requests N] [--rounds R] [--profile]
+ * Usage: hookpath [--requests N] [--rounds R] [--profile | --profile-export]
  * --profile runs only N wrk-like keep-alive requests, for
  * `valgrind --tool=callgrind` or `perf record` (instructions per request:
  * callgrind's totals for crd_conn_rx + crd_conn_tx + crd_conn_tx_opaque / N).
+ * --profile-export runs N/512 batches of every encoder once (view, OTLP
+ * protobuf, X-Ray, CloudWatch), for callgrind's instructions per span of
+ * each (under valgrind SHA-256 takes the portable path: valgrind hides the
+ * CPU's SHA extensions).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,7 +46,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../export/cw_enc.h"
 #include "../../export/otlp_enc.h"
+#include "../../export/sink.h"
+#include "../../export/xray.h"
 #include "../../export/queue.h"
 #include "../../export/resource.h"
 #include "../../preload/conn.h"
@@ -258,12 +269,56 @@ static double bench_conn(int fd, long conns, long *spans_out)
 	return block_median_ns();
 }
 
+static int xray_emit(void *arg, const char *d, size_t n)
+{
+	(void)d;
+	*(size_t *)arg += n;
+	return 0;
+}
+
+/* The X-Ray and CloudWatch sinks' work for one batch, minus the I/O. */
+static struct crd_xray_enc xenc;
+static size_t xray_bytes, cw_bytes;
+
+static int encode_aws(const struct crd_batch *b)
+{
+	static struct crd_cw_event ev[BATCH];
+	static char lines[BATCH * 512], *body;
+	static size_t body_cap;
+	size_t at = 0, need;
+	ssize_t n;
+
+	if (crd_xray_encode(&xenc, b))
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		n = crd_cw_access_line(lines + at, sizeof(lines) - at, b->spans[i], b->views[i], 0);
+		if (n < 0)
+			return -1;
+		ev[i] = (struct crd_cw_event){.ts_ms = (int64_t)(b->spans[i]->end_ns / 1000000u),
+					      .msg = lines + at, .len = (size_t)n};
+		crd_cw_fit(&ev[i]);
+		at += (size_t)n;
+	}
+	crd_cw_sort(ev, b->n);
+	need = crd_cw_body_bound("bench-group", "bench/stream/1", ev, b->n);
+	if (need > body_cap && !(body = realloc(body, body_cap = need)))
+		return -1;
+	n = crd_cw_put_body(body, body_cap, "bench-group", "bench/stream/1", ev, b->n);
+	if (n < 0)
+		return -1;
+	cw_bytes = (size_t)n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long requests = 1000000;
 	int rounds = 7, fd, client, profile = 0;
 	double ka_mean[MAX_ROUNDS], ka[MAX_ROUNDS], ka_node[MAX_ROUNDS], ka_rich[MAX_ROUNDS], conn[MAX_ROUNDS];
-	double view[MAX_ROUNDS], pb[MAX_ROUNDS], js[MAX_ROUNDS];
+	double view[MAX_ROUNDS], pb[MAX_ROUNDS], js[MAX_ROUNDS], aws[MAX_ROUNDS];
+	int profile_export = 0;
+	static const struct crd_span *sp[BATCH];
+	struct crd_batch cb;
 	long spans_expected = 0, spans_seen = 0, s;
 	static struct crd_span_view views[BATCH];
 	const struct crd_span_view *vp[BATCH];
@@ -280,8 +335,12 @@ int main(int argc, char **argv)
 			rounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--profile"))
 			profile = 1;
+		else if (!strcmp(argv[i], "--profile-export"))
+			profile_export = 1;
 		else {
-			fprintf(stderr, "usage: %s [--requests N] [--rounds R] [--profile]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--requests N] [--rounds R] [--profile | --profile-export]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -317,8 +376,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	/* Warm-up (pool pages, caches, branch predictors). */
-	bench_keepalive(fd, REQ_WRK, RESP_NGINX, 100000, &s);
-	for (int r = 0; r < rounds; r++) {
+	bench_keepalive(fd, REQ_WRK, RESP_NGINX, profile_export ? 2 * BATCH : 100000, &s);
+	for (int r = 0; r < rounds && !profile_export; r++) {
 		ka[r] = bench_keepalive(fd, REQ_WRK, RESP_NGINX, requests, &s);
 		ka_mean[r] = last_mean_ns;
 		spans_seen += s, spans_expected += (requests + BLOCK - 1) / BLOCK * BLOCK;
@@ -341,10 +400,27 @@ int main(int argc, char **argv)
 	jbuf = malloc(json_cap);
 	if (!pbuf || !jbuf)
 		return 1;
-	for (int i = 0; i < BATCH; i++)
+	for (int i = 0; i < BATCH; i++) {
 		vp[i] = &views[i];
+		sp[i] = &kept[i]->span;
+	}
 	b = (struct crd_otlp_batch){.resource = res.list, .scope_name = "cruddur",
 				    .scope_version = "bench", .spans = vp, .n = BATCH};
+	cb = (struct crd_batch){.resource = &res.list, .spans = sp, .views = vp, .n = BATCH};
+	if (crd_xray_enc_init(&xenc, xray_emit, &xray_bytes))
+		return 1;
+	if (profile_export) {
+		/* Each encoder once per batch, as the exporter runs them. */
+		for (long k = 0; k < requests / BATCH; k++) {
+			for (int i = 0; i < BATCH; i++)
+				crd_span_view(&kept[i]->span, &views[i]);
+			size_t need = crd_otlp_pb_size(&b);
+			if (crd_otlp_pb_encode(&b, pbuf, need) < 0 || encode_aws(&cb))
+				return 1;
+		}
+		printf("{\"batches\": %ld, \"batch\": %d}\n", requests / BATCH, BATCH);
+		return 0;
+	}
 	for (int r = 0; r < rounds; r++) {
 		int reps = 20;
 		uint64_t t0 = now_ns();
@@ -375,6 +451,15 @@ int main(int argc, char **argv)
 			json_bytes = (size_t)n;
 		}
 		js[r] = (double)(now_ns() - t0) / (reps * BATCH);
+
+		t0 = now_ns();
+		xray_bytes = 0;
+		for (int k = 0; k < reps; k++)
+			if (encode_aws(&cb)) {
+				fprintf(stderr, "hookpath: X-Ray/CloudWatch encode failed\n");
+				return 1;
+			}
+		aws[r] = (double)(now_ns() - t0) / (reps * BATCH);
 	}
 
 	printf("{\"rounds\": %d, \"requests_per_round\": %ld,\n"
@@ -387,12 +472,15 @@ int main(int argc, char **argv)
 	       " \"us_per_span_view\": %.4f,\n"
 	       " \"us_per_span_otlp_protobuf\": %.4f, \"bytes_per_span_otlp_protobuf\": %.1f,\n"
 	       " \"us_per_span_otlp_json\": %.4f, \"bytes_per_span_otlp_json\": %.1f,\n"
+	       " \"us_per_span_xray_cloudwatch\": %.4f, \"bytes_per_span_xray\": %.1f,"
+	       " \"bytes_per_span_cloudwatch\": %.1f,\n"
 	       " \"batch\": %d}\n",
 	       rounds, requests, median(ka, rounds), median(ka_mean, rounds), median(ka_node, rounds),
 	       median(ka_rich, rounds), median(conn, rounds), spans_expected, spans_seen,
 	       median(view, rounds) / 1000, median(pb, rounds) / 1000,
 	       (double)pb_bytes / BATCH, median(js, rounds) / 1000, (double)json_bytes / BATCH,
-	       BATCH);
+	       median(aws, rounds) / 1000, (double)xray_bytes / (20.0 * BATCH),
+	       (double)cw_bytes / BATCH, BATCH);
 	for (size_t i = 0; i < nkept; i++)
 		crd_pool_put(&crd_rec_pool, kept[i]);
 	close(client);

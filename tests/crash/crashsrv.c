@@ -3,7 +3,8 @@
  * request head was read and before any answer), so the crash report
  * carries the request in progress; GET /overflow overflows the serving
  * thread's stack in crd_test_request_recurse() (the report needs the
- * thread's alternate signal stack). Other paths answer 200 "ok\n".
+ * thread's alternate signal stack); GET /abort calls abort(). Other paths
+ * answer 200 "ok\n".
  *
  *   crashsrv PORTFILE     listen on 127.0.0.1:0, write the port to PORTFILE
  */
@@ -56,6 +57,8 @@ static void *serve(void *arg)
 			break;
 		if (!strncmp(path, "/crash", 6))
 			crd_test_request_crash(path);
+		if (!strncmp(path, "/abort", 6))
+			abort(); /* SIGABRT while serving (spooled spans test) */
 		if (!strncmp(path, "/overflow", 9))
 			crd_test_sink = crd_test_request_recurse(0);
 		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";

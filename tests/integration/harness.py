@@ -17,6 +17,12 @@ Environment knobs:
                           spans (validates the plumbing without the library)
   CRUDDUR_TEST_KEEP=1     keep each test's temp dir (logs, configs)
   CRUDDUR_TEST_LIB=PATH   use another build of the library
+  CRUDDUR_TEST_BUILD=DIR  take the test servers and proto modules from DIR
+                          (default build/; `make test-asan` uses build-asan/)
+  CRUDDUR_TEST_ASAN=1     the library is an ASan/UBSan build: every process
+                          started with it preloaded gets the ASan runtime first
+                          in LD_PRELOAD and ASAN_OPTIONS/UBSAN_OPTIONS that log
+                          reports to files (run.py fails a test that left any)
 """
 
 import os
@@ -35,7 +41,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(REPO, "build")
+BUILD = os.path.abspath(os.environ.get("CRUDDUR_TEST_BUILD") or os.path.join(REPO, "build"))
 LIB = os.path.abspath(os.environ.get("CRUDDUR_TEST_LIB") or os.path.join(BUILD, "libcruddur.so"))
 CSERVER = os.path.join(BUILD, "servers", "cserver")
 PROTO_PY = os.path.join(BUILD, "proto_py")
@@ -51,6 +57,64 @@ from otlp_receiver import OTLPReceiver, PROTOBUF, JSON  # noqa: E402
 
 SHIM = os.environ.get("CRUDDUR_TEST_NOSHIM", "") not in ("1", "true", "yes")
 KEEP = os.environ.get("CRUDDUR_TEST_KEEP", "") in ("1", "true", "yes")
+
+# ------------------------------------------------------------------ ASan mode
+# (make test-asan). An ASan-built library can only be preloaded behind the
+# ASan runtime (it must be the first object the loader maps, or it aborts),
+# so with CRUDDUR_TEST_ASAN=1 every subprocess whose LD_PRELOAD names the
+# library (or that is handed CRUDDUR_LIB, i.e. scripts/cruddur-run) gets the
+# runtime put first; tests keep writing LD_PRELOAD=harness.LIB. The options:
+# detect_leaks=0: leaks of nginx/node/python are not ours (the unit tests
+# check ours, leak detection on); handle_*=0: the crash tests need our
+# handlers and the default death, not ASan's SEGV report; disable_coredump=0:
+# they also compare core dumps with and without us; log_path: reports
+# land in files that run.py collects (stderr is asserted on by tests).
+ASAN = os.environ.get("CRUDDUR_TEST_ASAN", "") in ("1", "true", "yes")
+ASAN_RT = ""
+ASAN_LOG = os.environ.get("CRUDDUR_TEST_ASAN_LOG") or os.path.join(tempfile.gettempdir(),
+                                                                    "cruddur-asan")
+ASAN_OPTIONS = ("detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:"
+                "handle_abort=0:allow_user_segv_handler=1:disable_coredump=0:log_path=" + ASAN_LOG)
+UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1:log_path=" + ASAN_LOG
+
+
+def _split_preload(v):
+    return [p for p in re.split(r"[:\s]+", v or "") if p]
+
+
+def asan_strip(v):
+    """An LD_PRELOAD value without the ASan runtime (for tests that check
+    the exact value a program saw)."""
+    return ":".join(p for p in _split_preload(v) if p != ASAN_RT) if ASAN else v
+
+
+def _asan_env(env):
+    pre = _split_preload(env.get("LD_PRELOAD"))
+    lib = os.path.realpath(LIB)
+    if not (any(os.path.realpath(p) == lib for p in pre) or env.get("CRUDDUR_LIB")):
+        return env
+    env = dict(env)
+    env["LD_PRELOAD"] = ":".join([ASAN_RT] + [p for p in pre if p != ASAN_RT])
+    env.setdefault("ASAN_OPTIONS", ASAN_OPTIONS)
+    env.setdefault("UBSAN_OPTIONS", UBSAN_OPTIONS)
+    return env
+
+
+if ASAN:
+    ASAN_RT = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                             text=True).stdout.strip()
+    ASAN_RT = os.path.realpath(ASAN_RT)
+    if not os.path.isabs(ASAN_RT) or not os.path.exists(ASAN_RT):
+        raise SystemExit("CRUDDUR_TEST_ASAN=1: no ASan runtime (gcc -print-file-name=libasan.so)")
+    _popen_init = subprocess.Popen.__init__
+
+    def _asan_popen_init(self, args, *a, **kw):
+        if len(a) >= 9:  # env passed positionally (nobody does; keep it as is)
+            return _popen_init(self, args, *a, **kw)
+        kw["env"] = _asan_env(dict(os.environ) if kw.get("env") is None else kw["env"])
+        return _popen_init(self, args, *a, **kw)
+
+    subprocess.Popen.__init__ = _asan_popen_init
 
 STD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 SPAN_KIND_SERVER = 2
@@ -548,6 +612,18 @@ class Ctx:
                     msgs.append("%s: %s" % (name, line.strip()[:300]))
         return msgs
 
+    def _save_sanitizer_stderr(self):
+        """ASan mode: with GCC, UBSan reports (and ASan ones a UBSan
+        runtime re-routed) go to stderr whatever log_path says; copy every
+        stderr that has one next to the ASan logs, where run.py finds it."""
+        sources = [(p.name, p.stderr()) for p in self._procs]
+        sources += [("nginx-error.log", ng.error_log()) for ng in self._nginx]
+        sources += [("nginx-launcher", ng.launcher.stderr()) for ng in self._nginx if ng.launcher]
+        for i, (name, text) in enumerate(sources):
+            if re.search(r"runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer", text):
+                with open("%s.stderr-%s-%d" % (ASAN_LOG, re.sub(r"[^\w.-]", "_", name), i), "w") as f:
+                    f.write(text)
+
     def _dump_logs(self):
         for p in self._procs:
             sys.stderr.write("---- %s pid=%s rc=%s argv=%s\n%s\n" % (
@@ -579,6 +655,8 @@ class Ctx:
                 errors.append("stop %s: %s" % (p.name, e))
         if self.receiver is not None:
             self.receiver.stop()
+        if ASAN:
+            self._save_sanitizer_stderr()
         if et is None and self.shim and not self.allow_stderr:
             msgs = self.cruddur_messages()
             if msgs:

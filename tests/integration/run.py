@@ -18,7 +18,8 @@ Usage: /usr/bin/python3 tests/integration/run.py [-k SUBSTR]... [-j JOBS]
   -v          print the full failure details and the child's output
   --timeout   default per-test timeout in seconds (tests may set their own)
 
-Full output of each test goes to build/integration-logs/<module>.<test>.log.
+Full output of each test goes to build/integration-logs/<module>.<test>.log
+(<CRUDDUR_TEST_BUILD>/integration-logs when set).
 """
 
 import argparse
@@ -33,7 +34,11 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-LOG_DIR = os.path.join(REPO, "build", "integration-logs")
+LOG_DIR = os.path.join(os.path.abspath(os.environ.get("CRUDDUR_TEST_BUILD") or os.path.join(REPO, "build")),
+                       "integration-logs")
+# make test-asan (see harness.py): each test's processes write their ASan/UBSan
+# reports to <log>.asan.<pid>; a test that leaves any fails.
+ASAN = os.environ.get("CRUDDUR_TEST_ASAN", "") in ("1", "true", "yes")
 PYTHON = "/usr/bin/python3"
 DEFAULT_TIMEOUT = 60
 
@@ -107,6 +112,11 @@ class Running:
         self.result_path = self.log_path + ".result"
         if os.path.exists(self.result_path):
             os.unlink(self.result_path)
+        self.asan_log = self.log_path[:-len(".log")] + ".asan"
+        if ASAN:
+            for old in asan_reports(self.asan_log):
+                os.unlink(old)
+            env = dict(env, CRUDDUR_TEST_ASAN_LOG=self.asan_log)
         self.log = open(self.log_path, "wb")
         self.t0 = time.monotonic()
         self.p = subprocess.Popen([PYTHON, os.path.abspath(__file__), "--child", mod, func,
@@ -151,11 +161,36 @@ class Running:
         if self.timed_out:
             res["status"] = "FAIL"
             res["reason"] = "timeout after %ds; %s" % (self.timeout, res.get("reason", ""))
+        reports = asan_reports(self.asan_log) if ASAN else []
+        if reports:
+            res["status"] = "FAIL"
+            res["reason"] = "sanitizer report(s) %s: %s; %s" % (
+                " ".join(os.path.relpath(r, REPO) for r in reports), asan_summary(reports[0]),
+                res.get("reason", ""))
         res["duration"] = now - self.t0
         with open(self.log_path, "a") as f:
             f.write("\n==== %s: %s\n%s\n%s\n" % (self.tid, res["status"], res.get("reason", ""),
                                                  res.get("detail", "")))
         return res
+
+
+def asan_reports(prefix):
+    d, base = os.path.split(prefix)
+    try:
+        return sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith(base + "."))
+    except OSError:
+        return []
+
+
+def asan_summary(path):
+    """The SUMMARY line of a sanitizer report (else its first line)."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+    except OSError:
+        return "?"
+    summ = [l for l in lines if l.startswith("SUMMARY:") or "runtime error:" in l]
+    return (summ or lines or ["(empty)"])[0][:300]
 
 
 def one_line(s, limit=600):
@@ -188,8 +223,11 @@ def main():
 
     if not a.no_build:
         # test-side artefacts only; the library itself is built by `make`.
-        r = subprocess.run(["make", "-s", "-C", REPO, "build/servers/cserver",
-                            "build/proto_py/opentelemetry/proto/collector/trace/v1/trace_service_pb2.py"],
+        # CRUDDUR_TEST_BUILD=DIR: DIR's (make passes its SAN_FLAGS on).
+        bd = os.path.relpath(os.path.dirname(LOG_DIR), REPO)
+        r = subprocess.run(["make", "-s", "-C", REPO] + (["BUILD=" + bd] if bd != "build" else []) +
+                           [bd + "/servers/cserver",
+                            bd + "/proto_py/opentelemetry/proto/collector/trace/v1/trace_service_pb2.py"],
                            capture_output=True, text=True)
         if r.returncode != 0:
             print("FAIL build of test artefacts: %s" % one_line(r.stdout + r.stderr))

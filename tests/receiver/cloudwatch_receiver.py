@@ -35,6 +35,13 @@ One-shot answers (push_mode): 'throttle' (400 ThrottlingException),
 '503' (ServiceUnavailableException), 'notfound' (ResourceNotFoundException
 for the next put, without touching state). Every request is kept in
 requests().
+
+Fault modes (set_mode(), switchable at runtime; one-shot push_mode()
+answers win for puts): 'ok'; for PutLogEvents only: 'throttle', '503',
+'500' (InternalFailure), 'invalid' (400 InvalidParameterException);
+for every request: 'hang' (never answer until stop()), 'close' (close
+without an answer), 'truncate' (a 200 head and part of its body, then
+close). Requests answered by hang/close/truncate are kept with status 0.
 """
 
 import argparse
@@ -178,6 +185,8 @@ class CloudWatchReceiver:
         self.region, self.session_token = region, session_token
         self._lock = threading.Condition()
         self._modes = []
+        self.mode = "ok"
+        self._stopping = threading.Event()
         self._requests = []
         self._events = []   # (group, stream, event)
         self._problems = []
@@ -193,6 +202,8 @@ class CloudWatchReceiver:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
+                if rx._transport_fault(self, body):
+                    return
                 path, _, query = self.path.partition("?")
                 code, ans = rx._handle(path, query, list(self.headers.items()), body)
                 data = json.dumps(ans).encode()
@@ -206,6 +217,31 @@ class CloudWatchReceiver:
         self._srv.daemon_threads = True
         self.port = self._srv.server_address[1]
         self.endpoint = "http://%s:%d" % (host, self.port)
+
+    def _transport_fault(self, handler, body):
+        """hang / close / truncate (set_mode): True when handled so."""
+        with self._lock:
+            mode = self.mode
+            if mode not in ("hang", "close", "truncate"):
+                return False
+            hd = {k.lower(): v for k, v in handler.headers.items()}
+            action = hd.get("x-amz-target", "")[len(TARGET_PREFIX):]
+            self._requests.append({"action": action, "headers": list(handler.headers.items()),
+                                   "body": body, "status": 0, "error": mode})
+            self._lock.notify_all()
+        handler.close_connection = True
+        if mode == "hang":
+            self._stopping.wait(3600)
+            return True
+        if mode == "truncate":
+            handler.wfile.write(("HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                                 "Content-Length: 100\r\n\r\n{" % CONTENT_TYPE).encode())
+            handler.wfile.flush()
+        try:
+            handler.connection.shutdown(2)
+        except OSError:
+            pass
+        return True
 
     def _err(self, code, typ, msg):
         return code, {"__type": typ, "message": msg}
@@ -258,14 +294,17 @@ class CloudWatchReceiver:
             return 200, {}
         if action != "PutLogEvents":
             return self._err(400, "UnknownOperationException", action)
-        if self._modes:
-            m = self._modes.pop(0)
-            if m == "throttle":
-                return self._err(400, "ThrottlingException", "Rate exceeded")
-            if m == "503":
-                return self._err(503, "ServiceUnavailableException", "try again")
-            if m == "notfound":
-                return self._err(400, "ResourceNotFoundException", "gone")
+        m = self._modes.pop(0) if self._modes else self.mode
+        if m == "throttle":
+            return self._err(400, "ThrottlingException", "Rate exceeded")
+        if m == "503":
+            return self._err(503, "ServiceUnavailableException", "try again")
+        if m == "500":
+            return self._err(500, "InternalFailure", "internal error")
+        if m == "invalid":
+            return self._err(400, "InvalidParameterException", "bad request")
+        if m == "notfound":
+            return self._err(400, "ResourceNotFoundException", "gone")
         if group not in self.groups or stream not in self.groups[group]:
             return self._err(400, "ResourceNotFoundException", "The specified log stream does not exist.")
         probs = check_put(req)
@@ -283,12 +322,17 @@ class CloudWatchReceiver:
         return self
 
     def stop(self):
+        self._stopping.set()
         self._srv.shutdown()
         self._srv.server_close()
 
     def push_mode(self, *modes):
         with self._lock:
             self._modes.extend(modes)
+
+    def set_mode(self, mode):
+        with self._lock:
+            self.mode = mode
 
     def delete_stream(self, group, stream):
         with self._lock:

@@ -38,6 +38,10 @@ Fault modes (attribute `mode`, or queued one-shot modes with push_mode()):
   'slow:<ms>'               wait <ms> then behave as 'ok'
   'garbage'                 write non-HTTP bytes and close
   'close'                   close the connection without any answer
+  'truncate'                send the status line, headers and part of the
+                            body of a 200, then close (mid-response)
+set_mode() switches the mode at runtime (a back end that goes away and
+comes back); a connection already hanging stays hung until stop().
 """
 
 import argparse
@@ -466,6 +470,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"\x00\xffNOT HTTP AT ALL\r\n\x17\x03\x03" + os.urandom(32))
             self.wfile.flush()
             return
+        if mode == "truncate":
+            rec["status"] = 0
+            rx._record(rec, [])
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                             b"Content-Length: 100\r\n\r\npartial")
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if mode == "hang":
             rec["status"] = 0
             rx._record(rec, [])
@@ -562,7 +575,7 @@ class _Server(ThreadingHTTPServer):
 class OTLPReceiver:
     """In-process OTLP/HTTP trace receiver. Thread-safe accessors."""
 
-    VALID_MODE_PREFIXES = ("ok", "status:", "hang", "slow:", "garbage", "close")
+    VALID_MODE_PREFIXES = ("ok", "status:", "hang", "slow:", "garbage", "close", "truncate")
 
     def __init__(self, port=0, host="127.0.0.1", mode="ok", out=None, verbose=False):
         self.host = host
@@ -705,7 +718,7 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--out", help="append one JSON line per received span")
     ap.add_argument("--mode", default="ok", help="ok | status:CODE[:RETRY_AFTER] | hang | "
-                    "slow:MS | garbage | close")
+                    "slow:MS | garbage | close | truncate")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     rx = OTLPReceiver(port=a.port, host=a.host, mode=a.mode, out=a.out, verbose=a.verbose)

@@ -29,6 +29,11 @@ Answers (one-shot modes queued with push_mode(), else `mode`):
   '429:<seconds>'      429 with X-Rate-Limit-Remaining-Seconds: <seconds>
   '413'                413 (payload too large)
   '<code>'             that status with {"err": 1}
+  'hang'               read the request, never answer (until stop())
+  'close'              read the request, close without an answer
+  'truncate'           a 200 head and part of its body, then close
+set_mode() switches `mode` at runtime (a back end that goes away and comes
+back). Requests answered by hang/close/truncate are kept with status 0.
 Every request, whatever the answer, is kept in requests().
 """
 
@@ -99,6 +104,7 @@ class RollbarReceiver:
         self._requests = []
         self._uuids = set()
         self.duplicates = 0
+        self._stopping = threading.Event()
         rx = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -136,6 +142,8 @@ class RollbarReceiver:
                     payload = None
                     rec["payload"] = None
                     rec["error"] = "not JSON: %s" % e
+                if rx._transport_fault(self, rec):
+                    return
                 code, obj, hdrs = rx._decide(rec, payload, len(raw))
                 rec["status"] = code
                 with rx._lock:
@@ -148,6 +156,32 @@ class RollbarReceiver:
         self.port = self._srv.server_address[1]
         self.endpoint = "http://%s:%d%s" % (host, self.port, ITEM_PATH)
         self._thread = None
+
+    def _transport_fault(self, handler, rec):
+        """hang / close / truncate: True when the request was handled so."""
+        with self._lock:
+            mode = self._modes[0] if self._modes else self.mode
+            if mode not in ("hang", "close", "truncate"):
+                return False
+            if self._modes:
+                self._modes.pop(0)
+            rec["status"] = 0
+            rec["mode"] = mode
+            self._requests.append(rec)
+            self._lock.notify_all()
+        handler.close_connection = True
+        if mode == "hang":
+            self._stopping.wait(3600)
+            return True
+        if mode == "truncate":
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                b"Content-Length: 100\r\n\r\n{\"err\": 0")
+            handler.wfile.flush()
+        try:
+            handler.connection.shutdown(2)
+        except OSError:
+            pass
+        return True
 
     def _decide(self, rec, payload, size):
         if rec["path"] != ITEM_PATH:
@@ -193,12 +227,17 @@ class RollbarReceiver:
         return self
 
     def stop(self):
+        self._stopping.set()
         self._srv.shutdown()
         self._srv.server_close()
 
     def push_mode(self, *modes):
         with self._lock:
             self._modes.extend(modes)
+
+    def set_mode(self, mode):
+        with self._lock:
+            self.mode = mode
 
     # -- results --
     def items(self):

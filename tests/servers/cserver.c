@@ -229,7 +229,8 @@ static int parse_request(const char *p, size_t n, struct req *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->clen = -1;
-	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	/* an empty buffer may be NULL, which memmem must not get (UBSan) */
+	const char *end = n ? memmem(p, n, "\r\n\r\n", 4) : NULL;
 	if (!end)
 		return n > MAX_HEAD ? P_BAD : P_NEED;
 	size_t head_len = (size_t)(end - p) + 4;
@@ -698,6 +699,35 @@ static int handle(struct conn *c, const struct req *r, const char *p)
 				;
 		}
 		int bl = snprintf(body, sizeof(body), "slept\n");
+		rc = send_head(c, 200, NULL, 1, (uint64_t)bl, cl, ka10, head_only ? NULL : body,
+			       head_only ? 0 : (size_t)bl);
+	} else if (strcmp(path, "/log") == 0) {
+		/* App output while serving (CRUDDUR_CAPTURE_STDIO tests): one
+		 * line per stdio function, a line built from pieces, and raw
+		 * write/writev, to stdout and stderr. */
+		uint64_t id = 0;
+		query_num(r->target, "id", &id);
+		unsigned long long k = (unsigned long long)id;
+		printf("req %llu printf %d\n", k, 1);
+		fprintf(stdout, "req %llu fprintf-out\n", k);
+		fprintf(stderr, "req %llu fprintf-err\n", k);
+		char line[64];
+		snprintf(line, sizeof(line), "req %llu puts", k);
+		puts(line);
+		snprintf(line, sizeof(line), "req %llu fputs\n", k);
+		fputs(line, stdout);
+		snprintf(line, sizeof(line), "req %llu fwrite\n", k);
+		fwrite(line, 1, strlen(line), stdout);
+		printf("req %llu part-a ", k);
+		fputs("part-b", stdout);
+		putchar(' ');
+		putc('c', stdout);
+		fputc('\n', stdout);
+		snprintf(line, sizeof(line), "req %llu write\nreq %llu write2\n", k, k);
+		if (write(2, line, strlen(line)) < 0)
+			perror("write");
+		fflush(stdout);
+		int bl = snprintf(body, sizeof(body), "logged %llu\n", k);
 		rc = send_head(c, 200, NULL, 1, (uint64_t)bl, cl, ka10, head_only ? NULL : body,
 			       head_only ? 0 : (size_t)bl);
 	} else if (strcmp(path, "/eof") == 0) {

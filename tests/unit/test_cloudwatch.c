@@ -347,3 +347,151 @@ Test(cw_config, names)
 	long_name[CRD_CW_NAME_MAX] = 0;
 	cr_assert(crd_cw_valid_name(long_name, 1));
 }
+
+/* ---- captured stdout/stderr: lines (export/lines.c) and events ---- */
+
+#include "lines.h"
+
+static void feed(uint32_t writer, int fd, uint64_t ts_ns, const char *s, int traced, int cut)
+{
+	struct crd_logrec l = {.ts_ns = ts_ns, .writer = writer, .fd = (uint8_t)fd,
+			       .has_trace = (uint8_t)traced, .cut = (uint8_t)cut};
+	l.len = (uint16_t)strlen(s);
+	memcpy(l.data, s, l.len);
+	memset(l.trace_id, traced ? 0xab : 0, 16);
+	memset(l.span_id, traced ? 0xcd : 0, 8);
+	crd_lines_feed(&l);
+}
+
+static void expect_lines(uint64_t now, int all, const char *const *want, size_t nwant)
+{
+	const struct crd_log_line *out;
+	size_t n = crd_lines_take(now, all, &out);
+
+	cr_assert_eq(n, nwant, "%zu lines, want %zu", n, nwant);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(out[i].len == strlen(want[i]) && !memcmp(out[i].text, want[i], out[i].len),
+			  "line %zu: %.*s, want %s", i, (int)out[i].len, out[i].text, want[i]);
+	crd_lines_clear();
+}
+
+Test(cw_lines, split_partial_per_writer_and_timeout)
+{
+	crd_lines_reset();
+	feed(1, 1, 5 * SEC, "a1\na2\r\n\npart", 1, 0);
+	feed(2, 1, 5 * SEC, "other-writer ", 0, 0);
+	feed(1, 2, 5 * SEC, "stderr is apart ", 0, 0);
+	const char *w1[] = {"a1", "a2"}; /* \r dropped, empty line skipped */
+	expect_lines(5 * SEC + 10, 0, w1, 2);
+	feed(1, 1, 5 * SEC + SEC / 2, "ial\n", 0, 0);
+	feed(2, 1, 5 * SEC + SEC / 2, "done\n", 0, 0);
+	const char *w2[] = {"partial", "other-writer done"};
+	expect_lines(5 * SEC + SEC / 2, 0, w2, 2);
+	/* The stderr piece waits for CRD_LINES_PARTIAL_MS, then goes alone. */
+	expect_lines(5 * SEC + (CRD_LINES_PARTIAL_MS - 1) * 1000000ull, 0, NULL, 0);
+	const char *w3[] = {"stderr is apart "};
+	expect_lines(5 * SEC + CRD_LINES_PARTIAL_MS * 1000000ull, 0, w3, 1);
+}
+
+Test(cw_lines, context_time_cut_and_flush)
+{
+	const struct crd_log_line *out;
+
+	crd_lines_reset();
+	feed(3, 1, 7 * SEC + 5000000, "x", 0, 0);
+	feed(3, 1, 8 * SEC, "y\n", 1, 0); /* the line gets the trace seen later */
+	feed(3, 2, 9 * SEC, "cut here", 0, 1);
+	feed(4, 1, 9 * SEC, "flushed at exit", 0, 0);
+	cr_assert_eq(crd_lines_take(9 * SEC, 1, &out), 3);
+	cr_assert_eq(out[0].ts_ms, 7005); /* time of the first piece */
+	cr_assert(out[0].has_trace && out[0].trace_id[0] == 0xab && out[0].span_id[7] == 0xcd);
+	cr_assert_eq(out[0].fd, 1);
+	cr_assert(out[1].truncated && out[1].fd == 2 && !out[1].has_trace);
+	cr_assert(!out[2].truncated && out[2].len == 15);
+	crd_lines_clear();
+}
+
+Test(cw_lines, long_line_in_pieces_and_many_writers)
+{
+	static char big[CRD_LOG_CHUNK + 1];
+	const struct crd_log_line *out;
+	size_t total = 0, n;
+
+	crd_lines_reset();
+	memset(big, 'z', CRD_LOG_CHUNK);
+	for (int i = 0; i < 9; i++) /* 9 x 2048 = 18432 > CRD_LINES_MAX */
+		feed(5, 1, SEC, big, 0, 0);
+	feed(5, 1, SEC, "\n", 0, 0);
+	n = crd_lines_take(SEC, 0, &out);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(out[0].len, CRD_LINES_MAX);
+	for (size_t i = 0; i < n; i++)
+		total += out[i].len;
+	cr_assert_eq(total, 9 * CRD_LOG_CHUNK);
+	crd_lines_clear();
+	/* More writers with partial lines than slots: the least recently
+	 * used partial line is shipped, none is lost. */
+	for (uint32_t w = 10; w < 10 + CRD_LINES_SLOTS + 3; w++)
+		feed(w, 1, SEC, "p", 0, 0);
+	n = crd_lines_take(SEC, 1, &out);
+	cr_assert_eq(n, CRD_LINES_SLOTS + 3);
+	crd_lines_clear();
+}
+
+Test(cw_line, stdio_text_and_json)
+{
+	char out[512];
+	struct crd_log_line l = {.ts_ms = 1700000000123LL, .text = "hello \"w\"", .len = 9,
+				 .fd = 2, .has_trace = 1};
+	ssize_t n;
+	cJSON *j;
+
+	memset(l.trace_id, 0x11, 16);
+	memset(l.span_id, 0x22, 8);
+	n = crd_cw_stdio_line(out, sizeof(out), &l, 0);
+	cr_assert_str_eq(out, "hello \"w\" trace_id=11111111111111111111111111111111 "
+			      "span_id=2222222222222222");
+	cr_assert_eq(n, (ssize_t)strlen(out));
+	l.has_trace = 0;
+	l.truncated = 1;
+	n = crd_cw_stdio_line(out, sizeof(out), &l, 0);
+	out[n] = 0;
+	cr_assert_str_eq(out, "hello \"w\"" CRD_CW_TRUNC_MARKER);
+	n = crd_cw_stdio_line(out, sizeof(out), &l, 1);
+	cr_assert_gt(n, 0);
+	out[n] = 0;
+	j = cJSON_Parse(out);
+	cr_assert_not_null(j, "%s", out);
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "timestamp")->valuestring, "2023-11-14T22:13:20.123Z");
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "stream")->valuestring, "stderr");
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "message")->valuestring,
+			 "hello \"w\"" CRD_CW_TRUNC_MARKER);
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "trace_id")));
+	cJSON_Delete(j);
+	/* The bound holds for the worst case: every byte escaped. */
+	static char ctl[300], big[CRD_CW_STDIO_BOUND(300)];
+	memset(ctl, 1, sizeof(ctl));
+	l = (struct crd_log_line){.text = ctl, .len = sizeof(ctl), .has_trace = 1, .truncated = 1};
+	cr_assert_gt(crd_cw_stdio_line(big, sizeof(big), &l, 1), 0);
+}
+
+Test(cw_config, capture_stdio)
+{
+	clear_env();
+	full_env();
+	crd_cloudwatch_config_load();
+	cr_assert_not(crd_cw_cfg.capture_stdio);
+	setenv("CRUDDUR_CAPTURE_STDIO", "1", 1);
+	crd_cloudwatch_config_load();
+	cr_assert(crd_cw_cfg.capture_stdio);
+	setenv("CRUDDUR_CAPTURE_STDIO", "TRUE", 1);
+	crd_cloudwatch_config_load();
+	cr_assert(crd_cw_cfg.capture_stdio);
+	setenv("CRUDDUR_CAPTURE_STDIO", "yes please", 1);
+	crd_cloudwatch_config_load();
+	cr_assert_not(crd_cw_cfg.capture_stdio);
+	setenv("CRUDDUR_CAPTURE_STDIO", "1", 1);
+	unsetenv("CRUDDUR_CLOUDWATCH_LOG_GROUP");
+	crd_cloudwatch_config_load();
+	cr_assert_not(crd_cw_cfg.capture_stdio);
+}

@@ -351,6 +351,31 @@ Test(http1_req, http10)
 	free(r);
 }
 
+/* nginx and CPython answer HTTP/1.2 as 1.1 (RFC 9110 section 2.5): so do
+ * we, on both sides, and the span says 1.1. */
+static const struct fx http12 = REQ("http12", "GET /v12 HTTP/1.2\r\nHost: x\r\n\r\n"
+					      "GET /v19 HTTP/1.9\r\n\r\n");
+static const struct fx http12_resp = RESP("http12_resp", "HTTP/1.2 200 OK\r\n"
+							 "Content-Length: 2\r\n\r\nok",
+					  NULL);
+
+Test(http1_req, higher_minor_version_is_1_1)
+{
+	struct result *r = check_fixture(&http12);
+
+	cr_assert_str_eq(r->evs, "HMHM");
+	cr_assert_str_eq(r->req[0].target, "/v12");
+	cr_assert_eq(r->req[0].version_minor, 1);
+	cr_assert_eq(r->req[1].version_minor, 1);
+	free(r);
+	r = check_fixture(&http12_resp);
+	cr_assert_str_eq(r->evs, "HM");
+	cr_assert_eq(r->resp[0].version_minor, 1);
+	cr_assert_eq(r->resp[0].conn_close, 0);
+	cr_assert_eq(r->resp[0].body_size, 2);
+	free(r);
+}
+
 static const struct fx bare_lf = REQ("bare_lf", "POST /lf HTTP/1.1\n"
 						"Host: lf.example\n"
 						"Content-Length: 3\n"
@@ -972,7 +997,9 @@ Test(http1_error, garbage)
 	REQ_ERROR("\x00\x01\x02\xff");
 	REQ_ERROR("hello world this is not http\r\n\r\n");
 	REQ_ERROR("{\"json\": true}\n");
-	REQ_ERROR("GET / HTTP/1.2\r\n\r\n");
+	REQ_ERROR("GET / HTTP/2.0\r\n\r\n");
+	REQ_ERROR("GET / HTTP/1.a\r\n\r\n");
+	REQ_ERROR("GET / HTTP/1.12\r\n\r\n"); /* HTTP-version has one DIGIT each side */
 	REQ_ERROR("GET / http/1.1\r\n\r\n");
 	REQ_ERROR("GET /\r\n\r\n");	      /* HTTP/0.9 */
 	REQ_ERROR("GET  / HTTP/1.1\r\n\r\n"); /* empty target */
@@ -1455,4 +1482,36 @@ Test(http1_fuzz, mutated_fixtures_split_invariant)
 	}
 	free(part);
 	free(whole);
+}
+
+/* nginx ignores a field whose name is not a token but has no whitespace or
+ * CTL ("X.Foo", "{x}", obs-text, even without a colon) and serves the
+ * request: so the field is skipped, and the request is still parsed (its
+ * Host, its body, the next request). */
+static const struct fx junk_names = REQ("junk_names", "POST /j HTTP/1.1\r\n"
+						      "X.Foo: 1\r\n"
+						      "{x}: 2\r\n"
+						      "Content-Length@: 99\r\n"
+						      "X\xe9t\xe9: 3\r\n"
+						      "@NoColon\r\n"
+						      "Host: h\r\n"
+						      "Content-Length: 2\r\n"
+						      "\r\n"
+						      "ok"
+						      "GET /next HTTP/1.1\r\n\r\n");
+
+Test(http1_req, invalid_field_names_ignored)
+{
+	struct result *r = check_fixture(&junk_names);
+
+	cr_assert_str_eq(r->evs, "HMHM");
+	cr_assert_str_eq(r->req[0].host, "h");
+	cr_assert_eq(r->req[0].content_length, 2);
+	cr_assert_eq(r->req[0].body_size, 2);
+	cr_assert_str_eq(r->req[1].target, "/next");
+	free(r);
+	/* still errors: whitespace or a CTL in the name, an empty name */
+	REQ_ERROR("GET / HTTP/1.1\r\nX Y: 1\r\n\r\n");
+	REQ_ERROR("GET / HTTP/1.1\r\nX\x01Y: 1\r\n\r\n");
+	REQ_ERROR("GET / HTTP/1.1\r\nX\x7fY: 1\r\n\r\n");
 }

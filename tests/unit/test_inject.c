@@ -206,3 +206,51 @@ Test(client_view, attributes_and_errors)
 	crd_span_view(&s, &v);
 	assert_attr(&v, "url.query", "secret=REDACTED&b=2");
 }
+
+/* Regressions found by tests/fuzz/fuzz_tracectx.c and fuzz_inject.c. */
+Test(inject, fuzz_tracestate_with_cr_or_lf_is_not_sent)
+{
+	char out[CRD_INJECT_MAX + 1];
+	/* The parser keeps a bare CR inside an incoming value. */
+	static const char *const bad[] = {"a=b\rX-Injected: 1", "a=b\r\nX-Injected: 1", "a=\x7f",
+					  "a=\xc3\xa9"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = crd_inject_format(out, TID, SID, 1, bad[i], 1, 0);
+		out[n] = 0;
+		cr_assert_str_eq(out,
+				 "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
+				 "tracestate #%zu sent", i);
+	}
+	size_t n = crd_inject_format(out, TID, SID, 1, "a=b ,\tc=d", 1, 0);
+	out[n] = 0;
+	cr_assert(strstr(out, "\r\ntracestate: a=b ,\tc=d\r\n"), "a valid one with OWS is kept");
+}
+
+Test(inject, fuzz_scan_rejects_what_a_server_would)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+	} bad[] = {
+#define B(lit) {lit, sizeof(lit) - 1}
+		B("GET / HTTP/1.0\nhost:\nX-AMZN-TRACE-ID\0\0\v: Root=1\n\n"), /* name with NUL */
+		B("GET / HTTP/1.1\r\ntraceparent\0x: 1\r\n\r\n"),
+		B("GET / HTTP/1.1\r\nA: 1\r\n\rX-Amzn-Trace-Id:\n\r\n"), /* bare CR before a name */
+		B("GET / HTTP/1.0\0\n\n"),				   /* NUL in the version */
+		B("GET / HTTP/1.1\r\nX Y: 1\r\n\r\n"),			   /* space in a name */
+		B("GET / HTTP/1.1\r\n: empty\r\n\r\n"),			   /* empty name */
+#undef B
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct iovec v = {(void *)bad[i].s, bad[i].len};
+		struct crd_inject_scan sc;
+		cr_assert_eq(crd_inject_scan(&v, 1, &sc), 0, "accepted #%zu", i);
+	}
+	/* A folded line stays part of the previous value, as before. */
+	const char *fold = "GET / HTTP/1.1\r\nX-A: 1\r\n traceparent: 2\r\n\r\n";
+	struct iovec v = {(void *)fold, strlen(fold)};
+	struct crd_inject_scan sc;
+	cr_assert_eq(crd_inject_scan(&v, 1, &sc), 1);
+	cr_assert_eq(sc.has_traceparent, 0);
+	cr_assert_eq(sc.head_end, strlen(fold));
+}
