@@ -65,10 +65,11 @@ $(PROTO_PY): $(shell find tests/proto -name '*.proto' 2>/dev/null)
 deps:
 	@scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
 
-# CI (.ci/run) runs this: unit, integration, a short fuzzing run of every
+# CI (.ci/run) runs this: the format check, unit, integration, a short fuzzing run of every
 # fuzz target, and the unit suites under ASan/UBSan (the whole suite under
 # the sanitizers is `make test-asan`, about 8 minutes).
 test: deps
+	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 	$(MAKE) fuzz-smoke

@@ -209,7 +209,8 @@ static int call(struct cw_sink *s, const char *action, const char *body, size_t 
 			break;
 		}
 		crd_debug("CloudWatch %s: %s %ld %s; retrying in %ld ms", action,
-			  cr == CURLE_OK ? "HTTP" : crd_curl.easy_strerror(cr), s->status, type, wait);
+			  cr == CURLE_OK ? "HTTP" : crd_curl.easy_strerror(cr), s->status, type,
+			  wait);
 		sleep_ms(wait);
 	}
 	crd_curl.slist_free_all(hdrs);
@@ -368,8 +369,8 @@ static int cw_export(struct crd_sink *base, const struct crd_batch *b, uint64_t 
 						crd_cw_cfg.json);
 		if (len < 0)
 			continue;
-		s->ev[n] = (struct crd_cw_event){.ts_ms = l->ts_ms, .msg = s->stdio + at,
-						 .len = (size_t)len};
+		s->ev[n] = (struct crd_cw_event){
+		    .ts_ms = l->ts_ms, .msg = s->stdio + at, .len = (size_t)len};
 		crd_cw_fit(&s->ev[n]);
 		at += (size_t)len;
 		n++;
@@ -406,7 +407,7 @@ static const struct crd_sink_ops cw_ops = {
     .export_spans = cw_export,
     .destroy = cw_destroy,
     .all_spans = 1, /* an access log has every request, sampled or not */
-    .logs = 1,      /* and the app's stdout/stderr lines (CRUDDUR_CAPTURE_STDIO) */
+    .logs = 1,	    /* and the app's stdout/stderr lines (CRUDDUR_CAPTURE_STDIO) */
 };
 
 struct crd_sink *crd_cloudwatch_sink_new(void)

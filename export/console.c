@@ -53,8 +53,8 @@ static int console_export(struct crd_sink *base, const struct crd_batch *b, uint
 			snprintf(status, sizeof(status), "%u", s->status);
 		target_text(v, target, sizeof(target));
 		crd_log(CRD_LOG_ERROR, "span %s %s %s %.3fms trace=%s span=%s parent=%s",
-			s->req.method, target, status,
-			(double)(v->end_ns - v->start_ns) / 1e6, trace, span, parent);
+			s->req.method, target, status, (double)(v->end_ns - v->start_ns) / 1e6,
+			trace, span, parent);
 	}
 	return 0;
 }
@@ -65,9 +65,9 @@ static void console_destroy(struct crd_sink *base)
 }
 
 static const struct crd_sink_ops console_ops = {
-	.name = "console",
-	.export_spans = console_export,
-	.destroy = console_destroy,
+    .name = "console",
+    .export_spans = console_export,
+    .destroy = console_destroy,
 };
 
 struct crd_sink *crd_console_sink_new(void)

@@ -43,7 +43,7 @@ struct crd_curl_api crd_curl = {.slist_append = slist_append, .slist_free_all = 
 
 /* The SONAMEs Debian's libcurl4-openssl-dev and zlib1g provide. */
 #define CRD_LIBCURL "libcurl.so.4"
-#define CRD_LIBZ "libz.so.1"
+#define CRD_LIBZ    "libz.so.1"
 /* openssl/crypto.h OPENSSL_INIT_NO_ATEXIT (OpenSSL >= 1.1.1b). */
 #define CRD_OPENSSL_INIT_NO_ATEXIT 0x00080000ull
 
@@ -113,7 +113,8 @@ static int zlib_load(void)
 		return z.state > 0 ? 0 : -ENOENT;
 	h = dlopen(CRD_LIBZ, RTLD_NOW | RTLD_LOCAL); /* z.state stays 0 meanwhile: see above */
 	if (!h || !(*(void **)&z.init2 = dlsym(h, "deflateInit2_")) ||
-	    !(*(void **)&z.deflate = dlsym(h, "deflate")) || !(*(void **)&z.end = dlsym(h, "deflateEnd"))) {
+	    !(*(void **)&z.deflate = dlsym(h, "deflate")) ||
+	    !(*(void **)&z.end = dlsym(h, "deflateEnd"))) {
 		z.state = -1;
 		crd_error("cannot load %s: gzip compression disabled", CRD_LIBZ);
 		return -ENOENT;

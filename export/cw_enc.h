@@ -67,7 +67,7 @@ ssize_t crd_cw_access_line(char *out, size_t cap, const struct crd_span *sp,
  * serving a request. JSON: {"timestamp", "stream" ("stdout"/"stderr"),
  * "message", "trace_id", "span_id" (null without a request)}. Returns the
  * length or -ENOSPC; CRD_CW_STDIO_BOUND(len) bytes are always enough. */
-#define CRD_CW_STDIO_BOUND(len) ((len) * 6 + 224)
+#define CRD_CW_STDIO_BOUND(len) ((len)*6 + 224)
 ssize_t crd_cw_stdio_line(char *out, size_t cap, const struct crd_log_line *l, int json);
 
 #endif

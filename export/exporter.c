@@ -28,19 +28,19 @@
 
 /* How often a growing drop count is reported, at most (seconds). */
 #define CRD_DROP_REPORT_S 10
-#define CRD_MAX_SINKS 8 /* otlp, file, console, xray, rollbar: room to spare */
+#define CRD_MAX_SINKS	  8 /* otlp, file, console, xray, rollbar: room to spare */
 
 static struct {
 	int started; /* atomic: a thread runs (or is starting) in this process */
 	int exited;  /* atomic: crd_exporter_exit() ran */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t flush_req;      /* under mu: flush requests made */
-	uint64_t flush_done;     /* under mu: flush requests completed */
+	uint64_t flush_req;	 /* under mu: flush requests made */
+	uint64_t flush_done;	 /* under mu: flush requests completed */
 	uint64_t flush_deadline; /* atomic: monotonic ns of the newest request */
-	int busy;                /* atomic: a batch is out of the queue */
-	size_t held;             /* atomic: span records in ex.recs not yet given back */
-	int ship_pending;        /* atomic: the spool was not looked at yet */
+	int busy;		 /* atomic: a batch is out of the queue */
+	size_t held;		 /* atomic: span records in ex.recs not yet given back */
+	int ship_pending;	 /* atomic: the spool was not looked at yet */
 
 	/* Exporter-thread-only state. */
 	struct crd_sink *sinks[CRD_MAX_SINKS];
@@ -103,7 +103,8 @@ static int setup(void)
  * message, and a 400 must give exactly one line, not two. */
 static void report_drops(void)
 {
-	uint64_t d = __atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED) - ex.export_dropped;
+	uint64_t d =
+	    __atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED) - ex.export_dropped;
 	uint64_t now = crd_mono_ns();
 
 	if (d == ex.dropped_reported || now - ex.last_report_ns < CRD_DROP_REPORT_S * 1000000000ull)
@@ -173,17 +174,25 @@ static size_t export_batch(uint64_t deadline, int flushing)
 			ex.sampled_views[ns++] = ex.view_ptrs[i];
 		}
 	}
-	b = (struct crd_batch){.resource = &ex.res.list, .spans = ex.spans, .views = ex.view_ptrs,
-			       .n = n, .lines = lines, .nlines = nlines};
-	bs = (struct crd_batch){.resource = &ex.res.list, .spans = ex.sampled_spans,
-				.views = ex.sampled_views, .n = ns, .lines = lines, .nlines = nlines};
+	b = (struct crd_batch){.resource = &ex.res.list,
+			       .spans = ex.spans,
+			       .views = ex.view_ptrs,
+			       .n = n,
+			       .lines = lines,
+			       .nlines = nlines};
+	bs = (struct crd_batch){.resource = &ex.res.list,
+				.spans = ex.sampled_spans,
+				.views = ex.sampled_views,
+				.n = ns,
+				.lines = lines,
+				.nlines = nlines};
 	int rc = 0;
 	for (size_t i = 0; i < ex.nsinks; i++) {
 		const struct crd_sink_ops *ops = ex.sinks[i]->ops;
 		const struct crd_batch *mine = ops->all_spans ? &b : &bs;
 		int rs = mine->n || (ops->logs && nlines)
-				 ? ops->export_spans(ex.sinks[i], mine, deadline)
-				 : 0;
+			     ? ops->export_spans(ex.sinks[i], mine, deadline)
+			     : 0;
 		if (i == 0)
 			rc = rs;
 	}
@@ -252,8 +261,8 @@ static void *run(void *arg)
 		/* A pending flush bounds every export; otherwise the BSP
 		 * export timeout does. */
 		deadline = want != ex.flush_done
-				   ? __atomic_load_n(&ex.flush_deadline, __ATOMIC_ACQUIRE)
-				   : crd_mono_ns() + (uint64_t)crd_cfg.export_timeout_ms * 1000000u;
+			       ? __atomic_load_n(&ex.flush_deadline, __ATOMIC_ACQUIRE)
+			       : crd_mono_ns() + (uint64_t)crd_cfg.export_timeout_ms * 1000000u;
 		/* Full batches while the queue holds them; a remainder goes
 		 * now only when a flush asks or the schedule delay ran out
 		 * (woken by the timeout, not by a full batch). Draining every
@@ -367,6 +376,7 @@ void crd_exporter_exit(void)
 	if (crd_cfg.ship_spool)
 		crd_exporter_ensure();
 	if (crd_exporter_flush(crd_cfg.export_timeout_ms) == -ETIMEDOUT)
-		crd_warn("exit: spans not exported within OTEL_BSP_EXPORT_TIMEOUT=%d ms were dropped",
-			 crd_cfg.export_timeout_ms);
+		crd_warn(
+		    "exit: spans not exported within OTEL_BSP_EXPORT_TIMEOUT=%d ms were dropped",
+		    crd_cfg.export_timeout_ms);
 }

@@ -70,9 +70,9 @@ static void file_destroy(struct crd_sink *base)
 }
 
 static const struct crd_sink_ops file_ops = {
-	.name = "file",
-	.export_spans = file_export,
-	.destroy = file_destroy,
+    .name = "file",
+    .export_spans = file_export,
+    .destroy = file_destroy,
 };
 
 struct crd_sink *crd_file_sink_new(void)

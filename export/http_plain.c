@@ -209,7 +209,8 @@ static int build_head(struct crd_plain *p, const struct curl_slist *headers, siz
 			while (*v == ' ' || *v == '\t')
 				v++;
 			if (!*v)
-				continue; /* "K:" removes an internal header: we add none of those */
+				continue; /* "K:" removes an internal header: we add none of those
+					   */
 		} else if (s && !s[1]) {
 			dl--; /* "K;": the header with an empty value */
 			if (n + dl + 3 >= cap)
@@ -314,7 +315,7 @@ static size_t feed(struct body *b, char *d, size_t n, void *c, crd_plain_cb on_b
 				b->st = b->st == B_LEN ? B_DONE : B_CCRLF;
 			continue;
 		case B_CSIZE:
-			x = ch >= '0' && ch <= '9'	 ? ch - '0'
+			x = ch >= '0' && ch <= '9'		   ? ch - '0'
 			    : (ch | 32) >= 'a' && (ch | 32) <= 'f' ? (ch | 32) - 'a' + 10
 								   : -1;
 			if (x >= 0) {
@@ -388,8 +389,8 @@ static int has_token(const char *v, size_t n, const char *tok)
 
 /* Read one final response; *keep says whether the connection can carry
  * the next request. */
-static int read_response(struct crd_plain *p, void *c, long *pstatus, uint64_t deadline,
-			 int *keep, int *got_any, crd_plain_cb on_header, crd_plain_cb on_body,
+static int read_response(struct crd_plain *p, void *c, long *pstatus, uint64_t deadline, int *keep,
+			 int *got_any, crd_plain_cb on_header, crd_plain_cb on_body,
 			 const char **why)
 {
 	size_t have = 0;
@@ -412,8 +413,8 @@ static int read_response(struct crd_plain *p, void *c, long *pstatus, uint64_t d
 			r = recv_some(p->fd, p->buf + have, sizeof(p->buf) - have, deadline);
 			if (r <= 0) {
 				*why = r == -ETIMEDOUT ? "Timeout was reached"
-				       : have		? "Failure when receiving data from the peer"
-							: "Server returned nothing (no headers, no data)";
+				       : have	       ? "Failure when receiving data from the peer"
+					      : "Server returned nothing (no headers, no data)";
 				return r ? (int)r : -ECONNRESET;
 			}
 			have += (size_t)r;
@@ -516,8 +517,8 @@ int crd_plain_post(struct crd_plain *p, const struct curl_slist *headers, const 
 			return rc;
 		rc = send_all(p->fd, iov, len ? 2 : 1, deadline);
 		if (!rc)
-			rc = read_response(p, arg, status, deadline, &keep, &got, on_header, on_body,
-					   why);
+			rc = read_response(p, arg, status, deadline, &keep, &got, on_header,
+					   on_body, why);
 		else
 			got = 0, *why = rc == -ETIMEDOUT ? "Timeout was reached"
 							 : "Failure when sending data to the peer";

@@ -69,9 +69,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 				secs = t > now ? (long)(t - now) : (t >= 0 ? 0 : -1);
 			}
 			if (secs >= 0)
-				c->retry_after_ms = (secs > CRD_POST_RETRY_AFTER_MAX_S
-							     ? CRD_POST_RETRY_AFTER_MAX_S
-							     : secs) * 1000L;
+				c->retry_after_ms =
+				    (secs > CRD_POST_RETRY_AFTER_MAX_S ? CRD_POST_RETRY_AFTER_MAX_S
+								       : secs) *
+				    1000L;
 		}
 	}
 	/* Rollbar's 429 says how long to pause (api/1/item rate limits). */
@@ -136,7 +137,7 @@ void crd_http_client_destroy(struct crd_http_client *c)
 }
 
 static void warn_limited(struct crd_http_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void warn_limited(struct crd_http_client *c, const char *fmt, ...)
 {
@@ -197,8 +198,9 @@ int crd_http_post(struct crd_http_client *c, const char *url, struct curl_slist 
 		const char *why = NULL; /* a transport failure, plain HTTP */
 
 		if (t <= 0) {
-			warn_limited(c, "%s export to %s: no time left to send (deadline); data dropped",
-				     c->what, c->url_safe);
+			warn_limited(
+			    c, "%s export to %s: no time left to send (deadline); data dropped",
+			    c->what, c->url_safe);
 			return -EIO;
 		}
 		c->status = 0;
@@ -208,9 +210,10 @@ int crd_http_post(struct crd_http_client *c, const char *url, struct curl_slist 
 		c->body[0] = 0;
 		if (plain) {
 			long ct = t < CRD_POST_CONNECT_TIMEOUT_MS ? t : CRD_POST_CONNECT_TIMEOUT_MS;
-			if (crd_plain_post(c->plain, headers, body, len, t, ct, &c->status, on_header,
-					   on_body, c, &why)) {
-				rc = CURLE_COULDNT_CONNECT; /* any transport failure: why says which */
+			if (crd_plain_post(c->plain, headers, body, len, t, ct, &c->status,
+					   on_header, on_body, c, &why)) {
+				rc = CURLE_COULDNT_CONNECT; /* any transport failure: why says which
+							     */
 			} else {
 				rc = CURLE_OK;
 				why = NULL;
@@ -227,7 +230,8 @@ int crd_http_post(struct crd_http_client *c, const char *url, struct curl_slist 
 		crd_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 		crd_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, t);
 		crd_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-				     t < CRD_POST_CONNECT_TIMEOUT_MS ? t : CRD_POST_CONNECT_TIMEOUT_MS);
+				     t < CRD_POST_CONNECT_TIMEOUT_MS ? t
+								     : CRD_POST_CONNECT_TIMEOUT_MS);
 		crd_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 		crd_curl.easy_setopt(h, CURLOPT_WRITEDATA, c);
 		crd_curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -257,13 +261,15 @@ int crd_http_post(struct crd_http_client *c, const char *url, struct curl_slist 
 					     c->url_safe, why ? why : crd_curl.easy_strerror(rc));
 			else
 				warn_limited(c, "%s export to %s: HTTP %ld%s%.200s; data dropped",
-					     c->what, c->url_safe, c->status, c->body_len ? ": " : "",
-					     c->body);
+					     c->what, c->url_safe, c->status,
+					     c->body_len ? ": " : "", c->body);
 			return -EIO;
 		}
 		crd_debug("%s export to %s: %s %ld; retrying in %ld ms", c->what, c->url_safe,
-			  rc == CURLE_OK ? "HTTP" : why ? why : crd_curl.easy_strerror(rc), c->status,
-			  wait);
+			  rc == CURLE_OK ? "HTTP"
+			  : why		 ? why
+					 : crd_curl.easy_strerror(rc),
+			  c->status, wait);
 		sleep_ms(wait);
 	}
 }

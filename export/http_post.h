@@ -15,22 +15,23 @@
 
 #include "curl_dl.h"
 
-#define CRD_POST_MAX_ATTEMPTS 5
+#define CRD_POST_MAX_ATTEMPTS	  5
 #define CRD_POST_BACKOFF_FIRST_MS 1000
-#define CRD_POST_BACKOFF_MAX_MS 5000
-#define CRD_POST_BODY_KEEP 256 /* bytes of an error answer kept for the log */
+#define CRD_POST_BACKOFF_MAX_MS	  5000
+#define CRD_POST_BODY_KEEP	  256 /* bytes of an error answer kept for the log */
 
 struct crd_http_client {
-	CURL *h;	     /* libcurl; NULL until needed when plain serves the URL */
+	CURL *h;		 /* libcurl; NULL until needed when plain serves the URL */
 	struct crd_plain *plain; /* http_plain.h: plain http:// without libcurl, or NULL */
-	const char *what;    /* "OTLP", for messages */
-	char url_safe[256];  /* the URL without credentials, for messages */
-	long timeout_ms;     /* per attempt */
-	const char *ca_file; /* NULL: the system store */
+	const char *what;	 /* "OTLP", for messages */
+	char url_safe[256];	 /* the URL without credentials, for messages */
+	long timeout_ms;	 /* per attempt */
+	const char *ca_file;	 /* NULL: the system store */
 	/* Results of the last attempt. */
 	long status;
-	long retry_after_ms; /* -1 when absent */
-	long rate_limit_remaining_s; /* X-Rate-Limit-Remaining-Seconds (Rollbar 429), -1 when absent */
+	long retry_after_ms;	     /* -1 when absent */
+	long rate_limit_remaining_s; /* X-Rate-Limit-Remaining-Seconds (Rollbar 429), -1 when absent
+				      */
 	char body[CRD_POST_BODY_KEEP + 1];
 	size_t body_len;
 	uint64_t last_warn_ns;

@@ -10,10 +10,10 @@ struct slot {
 	uint8_t has_trace;
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
-	uint64_t ts_ns;	 /* first chunk of the partial line */
-	uint64_t use;	 /* LRU stamp */
+	uint64_t ts_ns; /* first chunk of the partial line */
+	uint64_t use;	/* LRU stamp */
 	size_t len;
-	char *buf;	 /* CRD_LINES_MAX, allocated on first use */
+	char *buf; /* CRD_LINES_MAX, allocated on first use */
 };
 
 static struct {

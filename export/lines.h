@@ -18,9 +18,9 @@
 
 #include "../preload/rec.h"
 
-#define CRD_LINES_PARTIAL_MS 1000 /* a line without its newline waits this long */
-#define CRD_LINES_MAX 16384	  /* longer lines are shipped in pieces */
-#define CRD_LINES_SLOTS 32	  /* writers with a partial line at once (LRU) */
+#define CRD_LINES_PARTIAL_MS 1000  /* a line without its newline waits this long */
+#define CRD_LINES_MAX	     16384 /* longer lines are shipped in pieces */
+#define CRD_LINES_SLOTS	     32	   /* writers with a partial line at once (LRU) */
 
 struct crd_log_line {
 	int64_t ts_ms; /* unix epoch milliseconds of the first chunk */

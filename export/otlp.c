@@ -97,9 +97,9 @@ static void otlp_destroy(struct crd_sink *base)
 }
 
 static const struct crd_sink_ops otlp_ops = {
-	.name = "otlp",
-	.export_spans = otlp_export,
-	.destroy = otlp_destroy,
+    .name = "otlp",
+    .export_spans = otlp_export,
+    .destroy = otlp_destroy,
 };
 
 static int add_header(struct otlp_sink *s, const char *k, const char *v)
@@ -134,15 +134,15 @@ struct crd_sink *crd_otlp_sink_new(void)
 	if (!s)
 		return NULL;
 	s->base.ops = &otlp_ops;
-	if (crd_http_client_init(&s->http, "OTLP", crd_cfg.otlp_traces_url,
-				 crd_cfg.otlp_timeout_ms, crd_cfg.otlp_ca_file)) {
+	if (crd_http_client_init(&s->http, "OTLP", crd_cfg.otlp_traces_url, crd_cfg.otlp_timeout_ms,
+				 crd_cfg.otlp_ca_file)) {
 		free(s);
 		return NULL;
 	}
 	/* Exactly these content types: Honeycomb answers 415 to parameters. */
-	rc = add_header(s, "Content-Type", crd_cfg.otlp_protocol == CRD_OTLP_PROTOBUF
-						   ? "application/x-protobuf"
-						   : "application/json");
+	rc = add_header(s, "Content-Type",
+			crd_cfg.otlp_protocol == CRD_OTLP_PROTOBUF ? "application/x-protobuf"
+								   : "application/json");
 	if (!rc && crd_cfg.otlp_gzip)
 		rc = add_header(s, "Content-Encoding", "gzip");
 	/* No "Expect: 100-continue" round trip for large batches. */

@@ -24,7 +24,7 @@ static struct {
 	char pad1[64];
 	uint64_t deq; /* consumer's position */
 	char pad2[64];
-	uint32_t futex;   /* bumped on every wake */
+	uint32_t futex;	  /* bumped on every wake */
 	uint32_t waiting; /* the exporter is (about to be) asleep */
 } q;
 

@@ -11,7 +11,7 @@ static void put_str(struct crd_resource *r, const char *key, const char *v)
 {
 	if (r->list.n < CRD_RESOURCE_MAX_ATTRS)
 		r->attrs[r->list.n++] =
-			(struct crd_attr){.key = key, .type = CRD_ATTR_STR, .s = v, .len = strlen(v)};
+		    (struct crd_attr){.key = key, .type = CRD_ATTR_STR, .s = v, .len = strlen(v)};
 }
 
 void crd_resource_build(struct crd_resource *r)
@@ -27,7 +27,7 @@ void crd_resource_build(struct crd_resource *r)
 		put_str(r, "host.name", r->host);
 	if (r->list.n < CRD_RESOURCE_MAX_ATTRS)
 		r->attrs[r->list.n++] =
-			(struct crd_attr){.key = "process.pid", .type = CRD_ATTR_INT, .i = getpid()};
+		    (struct crd_attr){.key = "process.pid", .type = CRD_ATTR_INT, .i = getpid()};
 	strncpy(r->exe, program_invocation_short_name, sizeof(r->exe) - 1);
 	put_str(r, "process.executable.name", r->exe);
 	put_str(r, "telemetry.sdk.name", CRD_NAME);

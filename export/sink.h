@@ -18,7 +18,7 @@
 
 struct crd_batch {
 	const struct crd_attr_list *resource;
-	const struct crd_span *const *spans;     /* records, n of them */
+	const struct crd_span *const *spans;	  /* records, n of them */
 	const struct crd_span_view *const *views; /* their views, same order */
 	size_t n;
 	/* The app's stdout/stderr lines (export/lines.h), for sinks with
@@ -53,7 +53,9 @@ struct crd_sink *crd_otlp_sink_new(void);
 struct crd_sink *crd_file_sink_new(void);
 struct crd_sink *crd_console_sink_new(void);
 struct crd_sink *crd_xray_sink_new(void); /* AWS X-Ray daemon (UDP), export/xray.c */
-struct crd_sink *crd_rollbar_sink_new(void); /* Rollbar items: 5xx, spooled crashes (export/rollbar.c) */
-struct crd_sink *crd_cloudwatch_sink_new(void); /* CloudWatch Logs access log (export/cloudwatch.c) */
+struct crd_sink *
+crd_rollbar_sink_new(void); /* Rollbar items: 5xx, spooled crashes (export/rollbar.c) */
+struct crd_sink *
+crd_cloudwatch_sink_new(void); /* CloudWatch Logs access log (export/cloudwatch.c) */
 
 #endif

@@ -41,7 +41,7 @@
 #define CRD_XRAY_SEND_WAIT_MS 50
 /* Datagrams per sendmmsg, and the staging room for them (a document is
  * at most 64 KB; most are about 1 KB). */
-#define CRD_XRAY_MMSG 64
+#define CRD_XRAY_MMSG  64
 #define CRD_XRAY_STAGE (256 * 1024)
 /* Re-resolve a daemon host name this often (s); retry a failed
  * resolution at most this often (s). */
@@ -733,7 +733,8 @@ static int sink_emit(void *arg, const char *d, size_t n)
 		return rc;
 	memcpy(s->stage + s->staged, d, n);
 	s->iovs[s->nmsg] = (struct iovec){s->stage + s->staged, n};
-	s->msgs[s->nmsg] = (struct mmsghdr){.msg_hdr = {.msg_iov = &s->iovs[s->nmsg], .msg_iovlen = 1}};
+	s->msgs[s->nmsg] =
+	    (struct mmsghdr){.msg_hdr = {.msg_iov = &s->iovs[s->nmsg], .msg_iovlen = 1}};
 	s->nmsg++;
 	s->staged += n;
 	return 0;
@@ -796,7 +797,8 @@ struct crd_sink *crd_xray_sink_new(void)
 	struct in6_addr a6;
 	struct in_addr a4;
 
-	if (!s || !(s->stage = malloc(CRD_XRAY_STAGE)) || crd_xray_enc_init(&s->enc, sink_emit, s)) {
+	if (!s || !(s->stage = malloc(CRD_XRAY_STAGE)) ||
+	    crd_xray_enc_init(&s->enc, sink_emit, s)) {
 		if (s)
 			free(s->stage);
 		free(s);

@@ -66,7 +66,7 @@ CRD_HOOK int execveat(int dirfd, const char *path, char *const argv[], char *con
 	argv[0] = (char *)arg0;                                                                    \
 	va_start(ap, arg0);                                                                        \
 	for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
-		argv[i_] = va_arg(ap, char *)
+	argv[i_] = va_arg(ap, char *)
 
 CRD_HOOK int execl(const char *path, const char *arg0, ...)
 {

@@ -23,17 +23,17 @@ struct crd_config crd_cfg;
 /* Defaults from the OTel SDK environment variable specification. */
 #define CRD_DEF_SCHEDULE_DELAY_MS 5000
 #define CRD_DEF_EXPORT_TIMEOUT_MS 30000
-#define CRD_DEF_MAX_QUEUE 2048
-#define CRD_DEF_MAX_BATCH 512
-#define CRD_DEF_OTLP_TIMEOUT_MS 10000
-#define CRD_DEF_OTLP_ENDPOINT "http://localhost:4318"
-#define CRD_HONEYCOMB_ENDPOINT "https://api.honeycomb.io"
+#define CRD_DEF_MAX_QUEUE	  2048
+#define CRD_DEF_MAX_BATCH	  512
+#define CRD_DEF_OTLP_TIMEOUT_MS	  10000
+#define CRD_DEF_OTLP_ENDPOINT	  "http://localhost:4318"
+#define CRD_HONEYCOMB_ENDPOINT	  "https://api.honeycomb.io"
 /* cruddur's own defaults. */
-#define CRD_DEF_FILE "/tmp/cruddur-traces.jsonl"
-#define CRD_DEF_MAX_CONNS 65536
+#define CRD_DEF_FILE	      "/tmp/cruddur-traces.jsonl"
+#define CRD_DEF_MAX_CONNS     65536
 #define CRD_DEF_EXEC_FLUSH_MS 1000
 /* Sanity caps: beyond these a value is a typo, not a wish. */
-#define CRD_MAX_MS (24L * 3600 * 1000)
+#define CRD_MAX_MS	  (24L * 3600 * 1000)
 #define CRD_MAX_QUEUE_CAP (1L << 20)
 
 const char *crd_env(const char *name)
@@ -89,7 +89,8 @@ int crd_percent_decode(char *s)
 			*w++ = *s;
 			continue;
 		}
-		int hi = hexval((unsigned char)s[1]), lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
+		int hi = hexval((unsigned char)s[1]),
+		    lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		*w++ = (char)(hi << 4 | lo);
@@ -224,7 +225,7 @@ static void load_otlp(void)
 		/* The base URL gets "v1/traces" appended with exactly one '/'. */
 		if (!base)
 			base = crd_env("HONEYCOMB_API_KEY") ? CRD_HONEYCOMB_ENDPOINT
-							: CRD_DEF_OTLP_ENDPOINT;
+							    : CRD_DEF_OTLP_ENDPOINT;
 		size_t n = strlen(base);
 		char *u = malloc(n + sizeof("/v1/traces"));
 		if (!u)
@@ -237,7 +238,8 @@ static void load_otlp(void)
 	}
 	if (!valid_url(crd_cfg.otlp_traces_url)) {
 		crd_error("%s=%s: not an http:// or https:// URL; OTLP export disabled",
-			  traces ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
+			  traces ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+				 : "OTEL_EXPORTER_OTLP_ENDPOINT",
 			  traces ? traces : base);
 		crd_cfg.otlp_enabled = 0;
 	}
@@ -259,8 +261,8 @@ static void load_otlp(void)
 			 v);
 
 	crd_cfg.otlp_timeout_ms = num_setting(crd_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-						      ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
-						      : "OTEL_EXPORTER_OTLP_TIMEOUT",
+						  ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+						  : "OTEL_EXPORTER_OTLP_TIMEOUT",
 					      CRD_DEF_OTLP_TIMEOUT_MS, CRD_MAX_MS);
 	v = otlp_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
 	crd_cfg.otlp_ca_file = v ? crd_xstrdup(v) : NULL;
@@ -299,7 +301,8 @@ static void load_exporters(void)
 		crd_cfg.file_enabled = 1;
 		crd_cfg.file_default = 0;
 	}
-	crd_cfg.file_path = crd_xstrdup(crd_env("CRUDDUR_FILE") ? crd_env("CRUDDUR_FILE") : CRD_DEF_FILE);
+	crd_cfg.file_path =
+	    crd_xstrdup(crd_env("CRUDDUR_FILE") ? crd_env("CRUDDUR_FILE") : CRD_DEF_FILE);
 	if (crd_cfg.otlp_enabled)
 		load_otlp();
 }
@@ -310,12 +313,12 @@ static void load_sampler(void)
 		const char *name;
 		int sampler;
 	} samplers[] = {
-		{"always_on", CRD_SAMPLER_ALWAYS_ON},
-		{"always_off", CRD_SAMPLER_ALWAYS_OFF},
-		{"traceidratio", CRD_SAMPLER_RATIO},
-		{"parentbased_always_on", CRD_SAMPLER_PB_ALWAYS_ON},
-		{"parentbased_always_off", CRD_SAMPLER_PB_ALWAYS_OFF},
-		{"parentbased_traceidratio", CRD_SAMPLER_PB_RATIO},
+	    {"always_on", CRD_SAMPLER_ALWAYS_ON},
+	    {"always_off", CRD_SAMPLER_ALWAYS_OFF},
+	    {"traceidratio", CRD_SAMPLER_RATIO},
+	    {"parentbased_always_on", CRD_SAMPLER_PB_ALWAYS_ON},
+	    {"parentbased_always_off", CRD_SAMPLER_PB_ALWAYS_OFF},
+	    {"parentbased_traceidratio", CRD_SAMPLER_PB_RATIO},
 	};
 	const char *v = crd_env("OTEL_TRACES_SAMPLER"), *arg = crd_env("OTEL_TRACES_SAMPLER_ARG");
 	size_t i;
@@ -332,11 +335,13 @@ static void load_sampler(void)
 			crd_warn("OTEL_TRACES_SAMPLER=%s: unsupported; using parentbased_always_on",
 				 v);
 	}
-	if (arg && (crd_cfg.sampler == CRD_SAMPLER_RATIO || crd_cfg.sampler == CRD_SAMPLER_PB_RATIO)) {
+	if (arg &&
+	    (crd_cfg.sampler == CRD_SAMPLER_RATIO || crd_cfg.sampler == CRD_SAMPLER_PB_RATIO)) {
 		char *end;
 		double r = strtod(arg, &end);
 		if (*end || !(r >= 0.0 && r <= 1.0))
-			crd_warn("OTEL_TRACES_SAMPLER_ARG=%s: not a ratio in [0, 1]; using 1.0", arg);
+			crd_warn("OTEL_TRACES_SAMPLER_ARG=%s: not a ratio in [0, 1]; using 1.0",
+				 arg);
 		else
 			crd_cfg.sampler_ratio = r;
 	}
@@ -346,8 +351,8 @@ static void load_resource(void)
 {
 	const char *v = crd_env("OTEL_RESOURCE_ATTRIBUTES");
 
-	if (v && crd_parse_kv_list(v, crd_cfg.resource, CRD_MAX_RESOURCE_ATTRS,
-				   &crd_cfg.nresource) < 0)
+	if (v &&
+	    crd_parse_kv_list(v, crd_cfg.resource, CRD_MAX_RESOURCE_ATTRS, &crd_cfg.nresource) < 0)
 		crd_warn("OTEL_RESOURCE_ATTRIBUTES: entries not of the form key=value "
 			 "(percent-encoded) were ignored");
 	if (crd_env("OTEL_SERVICE_NAME")) {
@@ -366,14 +371,14 @@ static void load_resource(void)
 	if (!crd_cfg.service_name)
 		abort();
 	memcpy(crd_cfg.service_name, "unknown_service:", sizeof("unknown_service:") - 1);
-	memcpy(crd_cfg.service_name + sizeof("unknown_service:") - 1,
-	       program_invocation_short_name, n + 1);
+	memcpy(crd_cfg.service_name + sizeof("unknown_service:") - 1, program_invocation_short_name,
+	       n + 1);
 }
 
 /* Query parameter names whose values never leave the process (issue:
  * secrets): matched as lowercase substrings of the name, plus X-Amz-*. */
-static const char *const default_redact[] = {"token", "key", "secret", "password", "passwd",
-					     "signature", "credential", "session"};
+static const char *const default_redact[] = {"token",  "key",	    "secret",	  "password",
+					     "passwd", "signature", "credential", "session"};
 
 static void load_redact(void)
 {
@@ -465,26 +470,28 @@ void crd_config_load(void)
 		return;
 
 	crd_cfg.schedule_delay_ms =
-		num_setting("OTEL_BSP_SCHEDULE_DELAY", CRD_DEF_SCHEDULE_DELAY_MS, CRD_MAX_MS);
+	    num_setting("OTEL_BSP_SCHEDULE_DELAY", CRD_DEF_SCHEDULE_DELAY_MS, CRD_MAX_MS);
 	crd_cfg.export_timeout_ms =
-		num_setting("OTEL_BSP_EXPORT_TIMEOUT", CRD_DEF_EXPORT_TIMEOUT_MS, CRD_MAX_MS);
-	crd_cfg.max_queue = num_setting("OTEL_BSP_MAX_QUEUE_SIZE", CRD_DEF_MAX_QUEUE,
-					CRD_MAX_QUEUE_CAP);
-	crd_cfg.max_batch = num_setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", CRD_DEF_MAX_BATCH,
-					CRD_MAX_QUEUE_CAP);
+	    num_setting("OTEL_BSP_EXPORT_TIMEOUT", CRD_DEF_EXPORT_TIMEOUT_MS, CRD_MAX_MS);
+	crd_cfg.max_queue =
+	    num_setting("OTEL_BSP_MAX_QUEUE_SIZE", CRD_DEF_MAX_QUEUE, CRD_MAX_QUEUE_CAP);
+	crd_cfg.max_batch =
+	    num_setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", CRD_DEF_MAX_BATCH, CRD_MAX_QUEUE_CAP);
 	if (crd_cfg.max_queue < 1)
 		crd_cfg.max_queue = 1;
 	/* The spec: the batch size must be <= the queue size. */
 	if (crd_cfg.max_batch < 1 || crd_cfg.max_batch > crd_cfg.max_queue)
 		crd_cfg.max_batch = crd_cfg.max_queue;
 	crd_cfg.max_conns = num_setting("CRUDDUR_MAX_CONNS", CRD_DEF_MAX_CONNS, 1L << 22);
-	crd_cfg.exec_flush_ms = num_setting("CRUDDUR_EXEC_FLUSH_MS", CRD_DEF_EXEC_FLUSH_MS, CRD_MAX_MS);
+	crd_cfg.exec_flush_ms =
+	    num_setting("CRUDDUR_EXEC_FLUSH_MS", CRD_DEF_EXEC_FLUSH_MS, CRD_MAX_MS);
 
 	/* Spans queued at a crash are saved in the spool (spanspool.h)
 	 * unless CRUDDUR_CRASH_SPANS=0. */
 	v = crd_env("CRUDDUR_CRASH_SPANS");
 	crd_cfg.crash_spans = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
-	crd_cfg.ship_spool = crd_env("CRUDDUR_SHIP_SPOOL") && !strcmp(crd_env("CRUDDUR_SHIP_SPOOL"), "1");
+	crd_cfg.ship_spool =
+	    crd_env("CRUDDUR_SHIP_SPOOL") && !strcmp(crd_env("CRUDDUR_SHIP_SPOOL"), "1");
 	v = crd_env("CRUDDUR_PROPAGATE");
 	crd_cfg.propagate = !(v && (!strcmp(v, "0") || !strcasecmp(v, "false")));
 	crd_cfg.xray_propagate = crd_env("AWS_XRAY_DAEMON_ADDRESS") != NULL;
@@ -492,7 +499,7 @@ void crd_config_load(void)
 	load_sampler();
 	load_resource();
 	load_exporters();
-	crd_xray_config_load(); /* X-Ray settings and sampling rules (xray.c) */
-	crd_rollbar_config_load(); /* Rollbar settings (rollbar.c) */
+	crd_xray_config_load();	      /* X-Ray settings and sampling rules (xray.c) */
+	crd_rollbar_config_load();    /* Rollbar settings (rollbar.c) */
 	crd_cloudwatch_config_load(); /* CloudWatch Logs settings (cloudwatch.c) */
 }

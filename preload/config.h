@@ -28,8 +28,8 @@ enum crd_sampler {
 
 enum crd_otlp_protocol { CRD_OTLP_PROTOBUF, CRD_OTLP_JSON };
 
-#define CRD_MAX_HEADERS 16          /* OTEL_EXPORTER_OTLP_HEADERS entries */
-#define CRD_MAX_RESOURCE_ATTRS 24   /* OTEL_RESOURCE_ATTRIBUTES entries */
+#define CRD_MAX_HEADERS	       16 /* OTEL_EXPORTER_OTLP_HEADERS entries */
+#define CRD_MAX_RESOURCE_ATTRS 24 /* OTEL_RESOURCE_ATTRIBUTES entries */
 
 struct crd_kv {
 	char *key;
@@ -37,8 +37,8 @@ struct crd_kv {
 };
 
 struct crd_config {
-	int disabled;          /* OTEL_SDK_DISABLED=true / CRUDDUR_DISABLED=1 */
-	int skipped;           /* CRUDDUR_ONLY_CMDS/CRUDDUR_SKIP_CMDS: not this command */
+	int disabled; /* OTEL_SDK_DISABLED=true / CRUDDUR_DISABLED=1 */
+	int skipped;  /* CRUDDUR_ONLY_CMDS/CRUDDUR_SKIP_CMDS: not this command */
 
 	/* exporters */
 	int otlp_enabled;      /* OTLP/HTTP traces */
@@ -48,11 +48,11 @@ struct crd_config {
 	int otlp_protocol;     /* enum crd_otlp_protocol */
 	int otlp_gzip;
 	int otlp_timeout_ms;
-	char *otlp_ca_file;    /* OTEL_EXPORTER_OTLP_CERTIFICATE */
+	char *otlp_ca_file; /* OTEL_EXPORTER_OTLP_CERTIFICATE */
 	struct crd_kv otlp_headers[CRD_MAX_HEADERS];
 	size_t otlp_nheaders;
-	char *file_path;       /* CRUDDUR_FILE */
-	int file_default;      /* the file is the embedded default, not asked for */
+	char *file_path;  /* CRUDDUR_FILE */
+	int file_default; /* the file is the embedded default, not asked for */
 
 	/* batch span processor */
 	int schedule_delay_ms;
@@ -61,7 +61,7 @@ struct crd_config {
 	int max_batch;
 
 	/* sampling */
-	int sampler;           /* enum crd_sampler */
+	int sampler; /* enum crd_sampler */
 	double sampler_ratio;
 
 	/* resource */
@@ -70,8 +70,8 @@ struct crd_config {
 	size_t nresource;
 
 	/* propagation */
-	int propagate;         /* CRUDDUR_PROPAGATE: inject headers into client requests */
-	int xray_propagate;    /* X-Ray configured: X-Amzn-Trace-Id too */
+	int propagate;	    /* CRUDDUR_PROPAGATE: inject headers into client requests */
+	int xray_propagate; /* X-Ray configured: X-Amzn-Trace-Id too */
 
 	/* redaction: query parameter names (substrings, lowercase) whose
 	 * values are exported as REDACTED; CRUDDUR_REDACT adds to them */
@@ -79,11 +79,11 @@ struct crd_config {
 	size_t nredact;
 
 	/* cruddur's own */
-	int max_conns;         /* tracked connections at once */
-	int exec_flush_ms;     /* flush budget before execve */
-	int crash_spans;       /* CRUDDUR_CRASH_SPANS: spool queued spans at a crash */
-	int ship_spool;        /* CRUDDUR_SHIP_SPOOL=1: export spooled spans at exit
-				* even if idle (scripts/cruddur-run's shipper) */
+	int max_conns;	   /* tracked connections at once */
+	int exec_flush_ms; /* flush budget before execve */
+	int crash_spans;   /* CRUDDUR_CRASH_SPANS: spool queued spans at a crash */
+	int ship_spool;	   /* CRUDDUR_SHIP_SPOOL=1: export spooled spans at exit
+			    * even if idle (scripts/cruddur-run's shipper) */
 };
 
 extern struct crd_config crd_cfg;
@@ -98,7 +98,7 @@ const char *crd_env(const char *name);
 char *crd_xstrdup(const char *s);
 
 /* Helpers shared with the tests. */
-int crd_parse_bool(const char *s);                    /* 1 only for "true" (any case) */
+int crd_parse_bool(const char *s);			/* 1 only for "true" (any case) */
 int crd_parse_uint(const char *s, long max, long *out); /* 0 or -EINVAL/-ERANGE */
 /* Parse "k=v,k2=v2" with percent-decoded values into kv (heap copies).
  * Returns entries parsed or -EINVAL (kv left with the good ones, *n set). */

@@ -50,10 +50,10 @@ enum { FIFO_HEAD = 1, FIFO_CONNECT = 2 };
 
 struct crd_conn {
 	uint32_t pool_link; /* pool.h: must stay first */
-	uint32_t refs;      /* fds referring to this connection (dup) */
+	uint32_t refs;	    /* fds referring to this connection (dup) */
 	uint8_t lock;
-	uint8_t role;      /* ROLE_* */
-	uint8_t dead;      /* given up: ignored until its last close */
+	uint8_t role;	   /* ROLE_* */
+	uint8_t dead;	   /* given up: ignored until its last close */
 	uint8_t req_dead;  /* request bytes stopped being HTTP */
 	uint8_t resp_busy; /* a response to the FIFO front has begun */
 	uint8_t fifo_head;
@@ -518,7 +518,8 @@ static void resp_bytes(struct crd_conn *c, const char *buf, size_t n)
 				give_up(c); /* a response nobody asked for: not HTTP/1 */
 				return;
 			}
-			crd_http1_begin_response(&c->respp, c->fifo_flags[c->fifo_head] & FIFO_HEAD);
+			crd_http1_begin_response(&c->respp,
+						 c->fifo_flags[c->fifo_head] & FIFO_HEAD);
 			c->resp_busy = 1;
 		}
 		ev = crd_http1_feed(&c->respp, buf, n, &used);
@@ -603,7 +604,7 @@ void crd_conn_tx_opaque(struct crd_conn *c, size_t n)
 		int server = c->role == ROLE_SERVER;
 		struct crd_http1_parser *p = server ? &c->respp : &c->reqp;
 		int ev = (server ? c->resp_busy : c->req_rec != NULL) ? crd_http1_skip_body(p, n)
-								       : CRD_HTTP1_ERROR;
+								      : CRD_HTTP1_ERROR;
 		if (ev == CRD_HTTP1_MSG_DONE && server)
 			response_done(c, CRD_END_OK);
 		else if (ev == CRD_HTTP1_MSG_DONE)
@@ -668,7 +669,8 @@ void crd_conn_connected(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if ((unsigned)fd >= crd_fdtab_size || !addr || len < sizeof(sa_family_t))
 		return;
-	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6 && addr->sa_family != AF_UNIX) {
+	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6 &&
+	    addr->sa_family != AF_UNIX) {
 		crd_conn_fd_closing(fd);
 		return;
 	}
@@ -701,7 +703,7 @@ static size_t format_headers(const struct crd_rec *r, char *out, int tracestate,
 /* Which of our headers a request gets is fixed when it is scanned and
  * must not change if the block is sent in pieces: remember it in the rec. */
 #define OWED_TRACESTATE 0x40
-#define OWED_XAMZN 0x80
+#define OWED_XAMZN	0x80
 
 ssize_t crd_conn_send(struct crd_conn *c, int fd, const struct iovec *iov, size_t cnt,
 		      const struct msghdr *msg, int flags)
@@ -804,8 +806,9 @@ static void conn_closed(struct crd_conn *c, int end_reason)
 {
 	if (!c->dead) {
 		if (c->resp_busy)
-			response_done(c, crd_http1_eof(&c->respp) == CRD_HTTP1_MSG_DONE ? CRD_END_OK
-										       : end_reason);
+			response_done(c, crd_http1_eof(&c->respp) == CRD_HTTP1_MSG_DONE
+					     ? CRD_END_OK
+					     : end_reason);
 		/* Requests never answered still happened: one span each. */
 		while (c->fifo_len && !c->dead) {
 			c->respp.resp.status = 0;

@@ -76,7 +76,7 @@ static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 #define NCRASH_SIGS (sizeof(crash_sigs) / sizeof(crash_sigs[0]))
 
 static int crash_on;
-static int reports_on; /* Rollbar crash reports (else: only spans are spooled) */
+static int reports_on;			/* Rollbar crash reports (else: only spans are spooled) */
 static struct sigaction prev_act[NSIG]; /* what each of ours replaced */
 
 /* The crash in progress: the winning thread, its signal, its progress. */

@@ -12,9 +12,9 @@
 #define CRD_CTX_SLOTS 16384
 
 struct ctx_slot {
-	uint32_t pool_link; /* pool.h */
-	uint32_t gen;       /* bumped when the slot changes owner */
-	uint32_t active;    /* server requests in progress on the thread */
+	uint32_t pool_link;  /* pool.h */
+	uint32_t gen;	     /* bumped when the slot changes owner */
+	uint32_t active;     /* server requests in progress on the thread */
 	struct crd_rec *cur; /* the latest one to enter */
 };
 

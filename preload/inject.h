@@ -23,8 +23,8 @@
 #define CRD_INJECT_MAX 720
 
 struct crd_inject_scan {
-	size_t line_end;      /* offset just after the request line's LF */
-	size_t head_end;      /* offset just after the head's empty line */
+	size_t line_end; /* offset just after the request line's LF */
+	size_t head_end; /* offset just after the head's empty line */
 	uint8_t has_traceparent, has_tracestate, has_xamzn;
 };
 

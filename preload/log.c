@@ -72,7 +72,8 @@ size_t crd_log_scrub(char *line, size_t n, size_t cap)
 	}
 	/* user:password@ in any URL a message names (a bad setting echoed). */
 	for (from = 0; (p = strstr(line + from, "://"));) {
-		size_t a = (size_t)(p - line) + 3, end = a + strcspn(line + a, "/?# \t\"'<>"), at = 0;
+		size_t a = (size_t)(p - line) + 3, end = a + strcspn(line + a, "/?# \t\"'<>"),
+		       at = 0;
 		for (size_t c = a; c < end; c++)
 			if (line[c] == '@')
 				at = c;

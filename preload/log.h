@@ -34,8 +34,8 @@ void crd_log_secret(const char *value);
 size_t crd_log_scrub(char *line, size_t n, size_t cap);
 
 #define crd_error(...) crd_log(CRD_LOG_ERROR, __VA_ARGS__)
-#define crd_warn(...) crd_log(CRD_LOG_WARN, __VA_ARGS__)
-#define crd_info(...) crd_log(CRD_LOG_INFO, __VA_ARGS__)
+#define crd_warn(...)  crd_log(CRD_LOG_WARN, __VA_ARGS__)
+#define crd_info(...)  crd_log(CRD_LOG_INFO, __VA_ARGS__)
 #define crd_debug(...)                                                                             \
 	do {                                                                                       \
 		if (crd_log_level >= CRD_LOG_DEBUG)                                                \

@@ -23,8 +23,8 @@ struct crd_pool {
 	char *base;
 	size_t objsize;
 	uint32_t max;
-	uint32_t bump;   /* objects handed out at least once */
-	uint64_t head;   /* tag << 32 | (index + 1); 0 index = empty */
+	uint32_t bump;	 /* objects handed out at least once */
+	uint64_t head;	 /* tag << 32 | (index + 1); 0 index = empty */
 	uint64_t in_use; /* objects currently out (for tests and stats) */
 };
 

@@ -91,7 +91,7 @@ void crd_real_resolve(void);
 /* CRD_REAL(read)(fd, buf, n): the real read, resolving the table first if
  * this is the very first call (before our constructor). */
 #define CRD_REAL(name)                                                                             \
-	(__builtin_expect(crd_real_tab.name != NULL, 1) ? crd_real_tab.name                       \
-							 : (crd_real_resolve(), crd_real_tab.name))
+	(__builtin_expect(crd_real_tab.name != NULL, 1) ? crd_real_tab.name                        \
+							: (crd_real_resolve(), crd_real_tab.name))
 
 #endif

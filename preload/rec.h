@@ -25,12 +25,12 @@ enum crd_rec_type { CRD_REC_SPAN = 1, CRD_REC_LOG = 2 };
  * context of the server request the writing thread was serving. Lines
  * are assembled on the exporter thread (export/lines.c). */
 struct crd_logrec {
-	uint64_t ts_ns;	      /* wall clock of the write */
-	uint32_t writer;      /* per-thread number: partial lines are per writer */
-	uint16_t len;	      /* bytes in data */
-	uint8_t fd;	      /* 1 or 2 */
-	uint8_t has_trace;    /* trace_id/span_id are set */
-	uint8_t cut;	      /* the rest of this write was not captured */
+	uint64_t ts_ns;	   /* wall clock of the write */
+	uint32_t writer;   /* per-thread number: partial lines are per writer */
+	uint16_t len;	   /* bytes in data */
+	uint8_t fd;	   /* 1 or 2 */
+	uint8_t has_trace; /* trace_id/span_id are set */
+	uint8_t cut;	   /* the rest of this write was not captured */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	char data[CRD_LOG_CHUNK];
@@ -45,13 +45,13 @@ enum {
 };
 
 struct crd_rec {
-	uint32_t pool_link; /* pool.h: free-list link, must stay first */
-	uint8_t type;       /* enum crd_rec_type */
-	uint8_t done;       /* CRD_DONE_* */
+	uint32_t pool_link;	/* pool.h: free-list link, must stay first */
+	uint8_t type;		/* enum crd_rec_type */
+	uint8_t done;		/* CRD_DONE_* */
 	struct crd_ctx_ref ctx; /* server: the thread context it is in */
 	union {
-		struct crd_span span;	/* CRD_REC_SPAN */
-		struct crd_logrec log;	/* CRD_REC_LOG */
+		struct crd_span span;  /* CRD_REC_SPAN */
+		struct crd_logrec log; /* CRD_REC_LOG */
 	};
 };
 _Static_assert(sizeof(struct crd_logrec) <= sizeof(struct crd_span),
@@ -62,9 +62,9 @@ extern struct crd_pool crd_rec_pool;
 
 /* Counters, reported by the exporter (relaxed atomics). */
 struct crd_stats {
-	uint64_t spans_dropped;  /* queue full, pool empty, fifo overflow */
-	uint64_t spans_exported; /* accepted by at least the first sink */
-	uint64_t conns_untracked; /* connections given up (not HTTP, limits) */
+	uint64_t spans_dropped;	    /* queue full, pool empty, fifo overflow */
+	uint64_t spans_exported;    /* accepted by at least the first sink */
+	uint64_t conns_untracked;   /* connections given up (not HTTP, limits) */
 	uint64_t log_bytes_dropped; /* captured stdout/stderr bytes not shipped */
 };
 extern struct crd_stats crd_stats;

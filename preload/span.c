@@ -14,12 +14,12 @@
 #include "config.h"
 
 /* OTLP Span.flags bits (trace.proto SpanFlags). */
-#define CRD_FLAG_SAMPLED 0x01u
+#define CRD_FLAG_SAMPLED       0x01u
 #define CRD_FLAG_HAS_IS_REMOTE 0x100u
-#define CRD_FLAG_IS_REMOTE 0x200u
+#define CRD_FLAG_IS_REMOTE     0x200u
 
 /* The methods semantic conventions know; others are reported as _OTHER. */
-static const char *const known_methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+static const char *const known_methods[] = {"GET",     "HEAD",	  "POST",  "PUT",  "DELETE",
 					    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
 static int known_method(const char *m)
@@ -33,7 +33,8 @@ static int known_method(const char *m)
 static void add_str(struct crd_span_view *v, const char *key, const char *s, size_t len)
 {
 	if (v->nattrs < CRD_VIEW_MAX_ATTRS)
-		v->attrs[v->nattrs++] = (struct crd_attr){.key = key, .type = CRD_ATTR_STR, .s = s, .len = len};
+		v->attrs[v->nattrs++] =
+		    (struct crd_attr){.key = key, .type = CRD_ATTR_STR, .s = s, .len = len};
 }
 
 static void add_cstr(struct crd_span_view *v, const char *key, const char *s)
@@ -324,7 +325,8 @@ static void add_url_full(struct crd_span_view *v, const struct crd_http_req *req
 	PUT(t, q ? (size_t)(q + 1 - t) : strlen(t));
 	if (q) {
 		const char *frag = strchr(q + 1, '#');
-		size_t r = redact_query(o, n, cap, q + 1, frag ? (size_t)(frag - q - 1) : strlen(q + 1));
+		size_t r =
+		    redact_query(o, n, cap, q + 1, frag ? (size_t)(frag - q - 1) : strlen(q + 1));
 		if (r == (size_t)-1)
 			return;
 		n = r;
@@ -392,7 +394,11 @@ size_t crd_span_view_pack(struct crd_span_view *v)
 	char *to = (char *)&v->attrs[n];
 	size_t d = (size_t)(from - to); /* the scratch moves down by d */
 
-#define CRD_MOVE(p)                                                                                	do {                                                                                       		if ((p) && (const char *)(p) >= from && (const char *)(p) < end)                   			(p) -= d;                                                                  	} while (0)
+#define CRD_MOVE(p)                                                                                \
+	do {                                                                                       \
+		if ((p) && (const char *)(p) >= from && (const char *)(p) < end)                   \
+			(p) -= d;                                                                  \
+	} while (0)
 	CRD_MOVE(v->name);
 	CRD_MOVE(v->trace_state);
 	CRD_MOVE(v->status_message);
@@ -403,7 +409,8 @@ size_t crd_span_view_pack(struct crd_span_view *v)
 #undef CRD_MOVE
 	memmove(to, from, v->scratch_used);
 	return (offsetof(struct crd_span_view, attrs) + n * sizeof(struct crd_attr) +
-		v->scratch_used + 7) & ~(size_t)7;
+		v->scratch_used + 7) &
+	       ~(size_t)7;
 }
 
 void crd_span_view(const struct crd_span *s, struct crd_span_view *v)

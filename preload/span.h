@@ -15,23 +15,23 @@
 
 /* Field caps. Values longer than these are truncated (the parser sets
  * CRD_REQ_TRUNCATED), never buffered without limit. */
-#define CRD_METHOD_MAX 24       /* longest registered method is 17 chars */
-#define CRD_TARGET_MAX 1024     /* path + query; longer URLs truncated */
-#define CRD_HOST_MAX 256        /* RFC 1035 name (253) + ":port" fits mostly */
-#define CRD_UA_MAX 256
-#define CRD_XFF_MAX 64          /* first hop of X-Forwarded-For only */
-#define CRD_TRACEPARENT_MAX 64  /* version 00 is exactly 55 chars */
-#define CRD_TRACESTATE_MAX 512  /* W3C: 32 members; vendors cap at 512 */
-#define CRD_XAMZN_MAX 256       /* X-Amzn-Trace-Id value */
+#define CRD_METHOD_MAX	    24	 /* longest registered method is 17 chars */
+#define CRD_TARGET_MAX	    1024 /* path + query; longer URLs truncated */
+#define CRD_HOST_MAX	    256	 /* RFC 1035 name (253) + ":port" fits mostly */
+#define CRD_UA_MAX	    256
+#define CRD_XFF_MAX	    64	/* first hop of X-Forwarded-For only */
+#define CRD_TRACEPARENT_MAX 64	/* version 00 is exactly 55 chars */
+#define CRD_TRACESTATE_MAX  512 /* W3C: 32 members; vendors cap at 512 */
+#define CRD_XAMZN_MAX	    256 /* X-Amzn-Trace-Id value */
 
 /* struct crd_http_req: the head of one HTTP/1.x request, as the parser
  * extracted it. Strings are NUL-terminated; an absent header is "". */
 enum {
-	CRD_REQ_TRUNCATED = 1 << 0,   /* some field was cut at its cap */
-	CRD_REQ_CHUNKED = 1 << 1,     /* Transfer-Encoding: chunked */
-	CRD_REQ_CONN_CLOSE = 1 << 2,  /* Connection: close */
-	CRD_REQ_KEEPALIVE = 1 << 3,   /* Connection: keep-alive */
-	CRD_REQ_EXPECT_100 = 1 << 4,  /* Expect: 100-continue */
+	CRD_REQ_TRUNCATED = 1 << 0,	  /* some field was cut at its cap */
+	CRD_REQ_CHUNKED = 1 << 1,	  /* Transfer-Encoding: chunked */
+	CRD_REQ_CONN_CLOSE = 1 << 2,	  /* Connection: close */
+	CRD_REQ_KEEPALIVE = 1 << 3,	  /* Connection: keep-alive */
+	CRD_REQ_EXPECT_100 = 1 << 4,	  /* Expect: 100-continue */
 	CRD_REQ_DUP_TRACEPARENT = 1 << 5, /* more than one traceparent: invalid */
 };
 
@@ -44,16 +44,16 @@ struct crd_http_req {
 	char traceparent[CRD_TRACEPARENT_MAX];
 	char tracestate[CRD_TRACESTATE_MAX];
 	char xamzn[CRD_XAMZN_MAX];
-	uint8_t version_minor;  /* HTTP/1.<minor>: 0 or 1 */
-	uint8_t flags;          /* CRD_REQ_* */
+	uint8_t version_minor;	/* HTTP/1.<minor>: 0 or 1 */
+	uint8_t flags;		/* CRD_REQ_* */
 	int64_t content_length; /* -1 when absent */
-	uint64_t body_size;     /* body bytes seen (decoded size for chunked) */
+	uint64_t body_size;	/* body bytes seen (decoded size for chunked) */
 };
 
 /* A socket address in binary form (formatted only by the exporter). */
 struct crd_addr {
 	uint8_t family; /* 0 (unknown), AF_INET, AF_INET6, AF_UNIX */
-	uint16_t port;  /* host order */
+	uint16_t port;	/* host order */
 	uint8_t addr[16];
 };
 
@@ -63,30 +63,30 @@ enum { CRD_STATUS_UNSET = 0, CRD_STATUS_OK = 1, CRD_STATUS_ERROR = 2 };
 
 /* How a span ended when it did not end with a complete response. */
 enum {
-	CRD_END_OK = 0,        /* response complete */
-	CRD_END_CLOSED = 1,    /* connection closed mid-message */
-	CRD_END_EXIT = 2,      /* process exit with the request in flight */
-	CRD_END_PARSE = 3,     /* response bytes were not HTTP/1.x */
+	CRD_END_OK = 0,	    /* response complete */
+	CRD_END_CLOSED = 1, /* connection closed mid-message */
+	CRD_END_EXIT = 2,   /* process exit with the request in flight */
+	CRD_END_PARSE = 3,  /* response bytes were not HTTP/1.x */
 };
 
 struct crd_span {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
-	uint8_t parent_span_id[8]; /* all zero: root span */
-	uint8_t kind;              /* CRD_KIND_* */
-	uint8_t sampled;           /* W3C sampled flag we propagate/exported */
-	uint8_t parent_remote;     /* parent came from an incoming header */
-	uint8_t end_reason;        /* CRD_END_* */
-	uint16_t status;           /* HTTP status code; 0 = no response */
-	uint64_t start_ns;         /* unix epoch ns, first request byte */
-	uint64_t end_ns;           /* unix epoch ns, last response byte */
+	uint8_t parent_span_id[8];   /* all zero: root span */
+	uint8_t kind;		     /* CRD_KIND_* */
+	uint8_t sampled;	     /* W3C sampled flag we propagate/exported */
+	uint8_t parent_remote;	     /* parent came from an incoming header */
+	uint8_t end_reason;	     /* CRD_END_* */
+	uint16_t status;	     /* HTTP status code; 0 = no response */
+	uint64_t start_ns;	     /* unix epoch ns, first request byte */
+	uint64_t end_ns;	     /* unix epoch ns, last response byte */
 	int64_t resp_content_length; /* -1 when absent */
-	uint64_t resp_body_size;   /* response body bytes seen */
-	struct crd_addr peer;      /* remote end of the socket */
-	struct crd_addr local;     /* local end of the socket */
-	char error_type[32];       /* client: why it failed (curl error name), or "" */
-	char proto_version[4];     /* client via curl: "1.1", "2", ...; "" = from req */
-	struct crd_http_req req;   /* client spans: target may be an absolute URL */
+	uint64_t resp_body_size;     /* response body bytes seen */
+	struct crd_addr peer;	     /* remote end of the socket */
+	struct crd_addr local;	     /* local end of the socket */
+	char error_type[32];	     /* client: why it failed (curl error name), or "" */
+	char proto_version[4];	     /* client via curl: "1.1", "2", ...; "" = from req */
+	struct crd_http_req req;     /* client spans: target may be an absolute URL */
 };
 
 /* ---- the view: what encoders read ---- */
@@ -105,22 +105,22 @@ struct crd_attr {
 };
 
 #define CRD_VIEW_MAX_ATTRS 32
-#define CRD_VIEW_SCRATCH 2048
+#define CRD_VIEW_SCRATCH   2048
 
 /* Everything an encoder needs for one span. Pointers are valid as long as
  * the span and the view are. */
 struct crd_span_view {
 	const uint8_t *trace_id;       /* 16 bytes */
-	const uint8_t *span_id;        /* 8 bytes */
+	const uint8_t *span_id;	       /* 8 bytes */
 	const uint8_t *parent_span_id; /* 8 bytes, or NULL for a root span */
 	const char *trace_state;       /* "" when none */
 	const char *name;
-	int kind;                      /* CRD_KIND_* */
+	int kind; /* CRD_KIND_* */
 	uint64_t start_ns, end_ns;
-	uint32_t flags;                /* OTLP Span.flags (W3C flags + remote bits) */
-	int status_code;               /* CRD_STATUS_* */
-	const char *status_message;    /* "" when none */
-	size_t nattrs;		       /* before attrs: see crd_span_view_pack() */
+	uint32_t flags;		    /* OTLP Span.flags (W3C flags + remote bits) */
+	int status_code;	    /* CRD_STATUS_* */
+	const char *status_message; /* "" when none */
+	size_t nattrs;		    /* before attrs: see crd_span_view_pack() */
 	size_t scratch_used;
 	struct crd_attr attrs[CRD_VIEW_MAX_ATTRS];
 	char scratch[CRD_VIEW_SCRATCH]; /* formatted addresses, status text */

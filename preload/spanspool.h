@@ -37,9 +37,9 @@
 
 #include "span.h"
 
-#define CRD_SPANS_PREFIX "spans-"
-#define CRD_SPANS_SUFFIX ".crs"
-#define CRD_SPANS_MAGIC	 "cruddur-spans 1\n" /* 16 bytes, no NUL */
+#define CRD_SPANS_PREFIX     "spans-"
+#define CRD_SPANS_SUFFIX     ".crs"
+#define CRD_SPANS_MAGIC	     "cruddur-spans 1\n" /* 16 bytes, no NUL */
 #define CRD_SPANS_BYTE_ORDER 0x01020304u
 /* Service name and executable bytes kept in the header. */
 #define CRD_SPANS_SERVICE_MAX 256
@@ -49,10 +49,12 @@
  * field offsets and sizes, folded. Together with the record size it tells
  * a reader whether the records are the ones it knows. */
 #define CRD_SPAN_LAYOUT                                                                            \
-	((uint32_t)(offsetof(struct crd_span, kind) * 3u + offsetof(struct crd_span, status) * 5u + \
+	((uint32_t)(offsetof(struct crd_span, kind) * 3u +                                         \
+		    offsetof(struct crd_span, status) * 5u +                                       \
 		    offsetof(struct crd_span, start_ns) * 7u +                                     \
 		    offsetof(struct crd_span, resp_content_length) * 11u +                         \
-		    offsetof(struct crd_span, peer) * 13u + offsetof(struct crd_span, local) * 17u +  \
+		    offsetof(struct crd_span, peer) * 13u +                                        \
+		    offsetof(struct crd_span, local) * 17u +                                       \
 		    offsetof(struct crd_span, error_type) * 19u +                                  \
 		    offsetof(struct crd_span, proto_version) * 23u +                               \
 		    offsetof(struct crd_span, req) * 29u +                                         \
@@ -74,7 +76,7 @@ struct crd_spans_hdr {
 	uint32_t byte_order; /* CRD_SPANS_BYTE_ORDER as the writer stored it */
 	int32_t pid;
 	uint32_t reserved;
-	uint64_t time_ns;    /* CLOCK_REALTIME of the crash */
+	uint64_t time_ns;		     /* CLOCK_REALTIME of the crash */
 	char service[CRD_SPANS_SERVICE_MAX]; /* NUL-terminated */
 	char exe[CRD_SPANS_EXE_MAX];	     /* NUL-terminated */
 };

@@ -18,7 +18,7 @@
 struct crd_tracectx {
 	uint8_t trace_id[16];
 	uint8_t span_id[8]; /* the caller's span: our parent */
-	int8_t sampled;     /* 1, 0, or -1 (undecided: X-Ray Sampled=? or absent) */
+	int8_t sampled;	    /* 1, 0, or -1 (undecided: X-Ray Sampled=? or absent) */
 };
 
 /* 0 on a valid traceparent value, -EINVAL otherwise. */

@@ -7,7 +7,7 @@
 set -eu
 
 # clang-14 + libclang-rt-14-dev: libFuzzer and its sanitizer runtimes (make fuzz).
-PKGS="clang-14 libclang-rt-14-dev build-essential pkg-config libcurl4-openssl-dev libcjson-dev libunwind-dev zlib1g-dev
+PKGS="clang-14 libclang-rt-14-dev clang-format build-essential pkg-config libcurl4-openssl-dev libcjson-dev libunwind-dev zlib1g-dev
 libcriterion-dev python3 python3-protobuf protobuf-compiler nginx-light nodejs
 wrk apache2-utils binutils curl ca-certificates python3-yaml util-linux chromium openssl"
 
