@@ -31,9 +31,7 @@
 
 #include "cloudwatch.h"
 #include "config.h"
-#include "guard.h"
 #include "log.h"
-#include "real.h"
 #include "rollbar.h"
 #include "version.h"
 #include "xray.h"
@@ -61,25 +59,12 @@ static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void out(const char *fmt, ...)
 {
-	static const char prefix[] = "cruddur: check: ";
 	char line[CRD_CHECK_LINE_MAX];
-	size_t n = sizeof(prefix) - 1;
 	va_list ap;
 
-	memcpy(line, prefix, n);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	crd_log_vline(line, sizeof(line), "cruddur: check: ", fmt, ap);
 	va_end(ap);
-	/* Whatever the formatting above missed, no registered credential
-	 * leaves (log.c's scrub, as for every other line). */
-	n = crd_log_scrub(line, strlen(line), sizeof(line) - 2);
-	for (size_t i = sizeof(prefix) - 1; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	line[n++] = '\n';
-	crd_guard++;
-	(void)!CRD_REAL(write)(2, line, n);
-	crd_guard--;
 }
 
 /* "unset", "set", or "set (...abcd)". */

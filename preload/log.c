@@ -86,29 +86,35 @@ size_t crd_log_scrub(char *line, size_t n, size_t cap)
 	return n;
 }
 
-void crd_log(int level, const char *fmt, ...)
+void crd_log_vline(char *line, size_t cap, const char *prefix, const char *fmt, va_list ap)
 {
-	char line[CRD_LOG_LINE_MAX];
-	int saved_errno = errno;
-	size_t n;
-	va_list ap;
+	size_t p = strlen(prefix), n;
 
-	if (level >= CRD_LOG_ERROR && level <= CRD_LOG_WARN)
-		__atomic_add_fetch(&crd_log_problems, 1, __ATOMIC_RELAXED);
-	if (level > crd_log_level && !(crd_log_show_problems && level <= CRD_LOG_WARN))
-		return;
-	memcpy(line, "cruddur: ", 9);
-	va_start(ap, fmt);
-	vsnprintf(line + 9, sizeof(line) - 10, fmt, ap);
-	va_end(ap);
-	n = crd_log_scrub(line, strlen(line), sizeof(line) - 2);
+	memcpy(line, prefix, p);
+	vsnprintf(line + p, cap - p - 1, fmt, ap);
+	n = crd_log_scrub(line, strlen(line), cap - 2);
 	/* One line, always: fold any newline a value smuggled in. */
-	for (size_t i = 9; i < n; i++)
+	for (size_t i = p; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
 	line[n++] = '\n';
 	crd_guard++;
 	(void)!CRD_REAL(write)(2, line, n);
 	crd_guard--;
+}
+
+void crd_log(int level, const char *fmt, ...)
+{
+	char line[CRD_LOG_LINE_MAX];
+	int saved_errno = errno;
+	va_list ap;
+
+	if (level >= CRD_LOG_ERROR && level <= CRD_LOG_WARN)
+		__atomic_add_fetch(&crd_log_problems, 1, __ATOMIC_RELAXED);
+	if (level > crd_log_level && !(crd_log_show_problems && level <= CRD_LOG_WARN))
+		return;
+	va_start(ap, fmt);
+	crd_log_vline(line, sizeof(line), "cruddur: ", fmt, ap);
+	va_end(ap);
 	errno = saved_errno;
 }

@@ -10,6 +10,7 @@
 #ifndef CRD_LOG_H
 #define CRD_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum crd_log_level { CRD_LOG_OFF = 0, CRD_LOG_ERROR, CRD_LOG_WARN, CRD_LOG_INFO, CRD_LOG_DEBUG };
@@ -23,6 +24,12 @@ extern unsigned crd_log_problems;
 extern int crd_log_show_problems;
 
 void crd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Write prefix + the formatted message to stderr as one line, through
+ * line[cap] (cut to fit), scrubbed of our credentials (crd_log_scrub),
+ * newlines folded; regardless of the level. crd_log()'s writer, shared
+ * with the CRUDDUR_CHECK report (check.c). */
+void crd_log_vline(char *line, size_t cap, const char *prefix, const char *fmt, va_list ap);
 
 /* Secrets (issue #8): register one of our own credentials (load time,
  * before the exporter starts); every later line has it replaced by
