@@ -103,6 +103,7 @@ void crd_lines_feed(const struct crd_logrec *l)
 {
 	struct slot *s = slot_for(l);
 	const char *p = l->data, *e = l->data + l->len;
+	size_t before = L.n;
 
 	if (!s)
 		return;
@@ -137,8 +138,12 @@ void crd_lines_feed(const struct crd_logrec *l)
 			p = nl + 1;
 		}
 	}
+	/* The rest of the write was not captured: the line it was in ends
+	 * here, marked, even when it just went out as a full piece. */
 	if (l->cut && s->len)
 		emit(s, 1);
+	else if (l->cut && L.n > before)
+		L.out[L.n - 1].truncated = 1;
 }
 
 size_t crd_lines_take(uint64_t now_ns, int all, const struct crd_log_line **out)

@@ -438,6 +438,26 @@ Test(cw_lines, long_line_in_pieces_and_many_writers)
 	crd_lines_clear();
 }
 
+Test(cw_lines, cut_at_a_piece_boundary_still_marked)
+{
+	static char big[CRD_LOG_CHUNK + 1];
+	const struct crd_log_line *out;
+	size_t n;
+
+	/* CRD_STDCAP_MAX_RECS full records of one write fill whole pieces:
+	 * the cut comes right after a piece went out. */
+	crd_lines_reset();
+	memset(big, 'q', CRD_LOG_CHUNK);
+	for (int i = 0; i < CRD_LINES_MAX / CRD_LOG_CHUNK; i++)
+		feed(6, 1, SEC, big, 0, i == CRD_LINES_MAX / CRD_LOG_CHUNK - 1);
+	feed(6, 1, SEC, "next\n", 0, 0);
+	n = crd_lines_take(SEC, 0, &out);
+	cr_assert_eq(n, 2);
+	cr_assert(out[0].len == CRD_LINES_MAX && out[0].truncated);
+	cr_assert(out[1].len == 4 && !out[1].truncated);
+	crd_lines_clear();
+}
+
 Test(cw_line, stdio_text_and_json)
 {
 	char out[512];
