@@ -30,6 +30,12 @@
 #define CRD_DROP_REPORT_S 10
 #define CRD_MAX_SINKS	  8 /* otlp, file, console, xray, rollbar: room to spare */
 
+/* A drop count reported on stderr, at most every CRD_DROP_REPORT_S. */
+struct drop_report {
+	uint64_t reported; /* the count at the last report */
+	uint64_t last_ns;  /* when (monotonic) */
+};
+
 static struct {
 	int started; /* atomic: a thread runs (or is starting) in this process */
 	int exited;  /* atomic: crd_exporter_exit() ran */
@@ -52,8 +58,7 @@ static struct {
 	const struct crd_span_view **view_ptrs;
 	const struct crd_span **sampled_spans; /* the sampled subset, same order */
 	const struct crd_span_view **sampled_views;
-	uint64_t dropped_reported;
-	uint64_t last_report_ns;
+	struct drop_report spans_report, log_report;
 	uint64_t export_dropped; /* of crd_stats.spans_dropped: failed exports */
 } ex = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -101,35 +106,35 @@ static int setup(void)
 /* Spans lost before export (queue full, pool empty). A failed export is
  * not counted here: its sink said so already, in its own rate-limited
  * message, and a 400 must give exactly one line, not two. */
+/* How much of a growing drop count to report now: the growth since the
+ * last report, at most every CRD_DROP_REPORT_S; 0 when nothing is due. */
+static uint64_t due(struct drop_report *r, uint64_t total)
+{
+	uint64_t now = crd_mono_ns(), d = total - r->reported;
+
+	if (!d || now - r->last_ns < CRD_DROP_REPORT_S * 1000000000ull)
+		return 0;
+	r->reported = total;
+	r->last_ns = now;
+	return d;
+}
+
 static void report_drops(void)
 {
 	uint64_t d =
-	    __atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED) - ex.export_dropped;
-	uint64_t now = crd_mono_ns();
+	    due(&ex.spans_report,
+		__atomic_load_n(&crd_stats.spans_dropped, __ATOMIC_RELAXED) - ex.export_dropped);
 
-	if (d == ex.dropped_reported || now - ex.last_report_ns < CRD_DROP_REPORT_S * 1000000000ull)
-		return;
-	crd_warn("%llu spans dropped (queue full, back end unavailable, or limits); "
-		 "see OTEL_BSP_MAX_QUEUE_SIZE",
-		 (unsigned long long)(d - ex.dropped_reported));
-	ex.dropped_reported = d;
-	ex.last_report_ns = now;
-}
-
-/* Captured stdout/stderr bytes that found no record or queue slot. */
-static void report_log_drops(void)
-{
-	static uint64_t reported, last_ns;
-	uint64_t d = __atomic_load_n(&crd_stats.log_bytes_dropped, __ATOMIC_RELAXED);
-	uint64_t now = crd_mono_ns();
-
-	if (d == reported || (last_ns && now - last_ns < CRD_DROP_REPORT_S * 1000000000ull))
-		return;
-	crd_warn("%llu bytes of stdout/stderr not shipped to CloudWatch (queue full or "
-		 "a write over %d KiB); the app's output itself is intact",
-		 (unsigned long long)(d - reported), CRD_STDCAP_MAX_RECS * CRD_LOG_CHUNK / 1024);
-	reported = d;
-	last_ns = now;
+	if (d)
+		crd_warn("%llu spans dropped (queue full, back end unavailable, or limits); "
+			 "see OTEL_BSP_MAX_QUEUE_SIZE",
+			 (unsigned long long)d);
+	/* Captured stdout/stderr bytes that found no record or queue slot. */
+	d = due(&ex.log_report, __atomic_load_n(&crd_stats.log_bytes_dropped, __ATOMIC_RELAXED));
+	if (d)
+		crd_warn("%llu bytes of stdout/stderr not shipped to CloudWatch (queue full or "
+			 "a write over %d KiB); the app's output itself is intact",
+			 (unsigned long long)d, CRD_STDCAP_MAX_RECS * CRD_LOG_CHUNK / 1024);
 }
 
 /* Export up to one batch; returns how many records it took. Captured
@@ -272,7 +277,6 @@ static void *run(void *arg)
 		while (crd_queue_len() >= (uint32_t)crd_cfg.max_batch ||
 		       (want != ex.flush_done && crd_queue_len()));
 		report_drops();
-		report_log_drops();
 		if (want != ex.flush_done) {
 			pthread_mutex_lock(&ex.mu);
 			ex.flush_done = want;
